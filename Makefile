@@ -1,0 +1,68 @@
+# moongate build. `make` builds ./moongate and the mock provider; `make test`
+# installs missing Debian packages, builds and runs every test; SAN=1 builds
+# everything with AddressSanitizer + UBSan into build/san instead.
+
+PKGS    := libevent libevent_pthreads libcurl luajit openssl
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wno-unused-parameter
+ifeq ($(SAN),1)
+BUILD   := build/san
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   := build/rel
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iruntime $(PKG_CFLAGS) -MMD -MP
+LIBS       = $(PKG_LIBS) -lpthread -lm $(LDSAN)
+
+RT_SRC   := $(wildcard runtime/*.c)
+RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(filter-out $(BUILD)/runtime/main.o,$(RT_OBJ))
+MOCK_SRC := $(wildcard mock/*.c)
+MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
+UT_SRC   := $(wildcard tests/unit/test_*.c)
+UT_BIN   := $(UT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test test-unit test-lua test-integration bench clean
+all: $(BUILD)/moongate $(BUILD)/moongate-mock $(UT_BIN)
+ifneq ($(SAN),1)
+all: moongate
+moongate: $(BUILD)/moongate
+	cp $< $@
+endif
+
+$(BUILD)/moongate: $(RT_OBJ)
+	$(CC) -o $@ $^ $(LIBS)
+$(BUILD)/moongate-mock: $(MOCK_OBJ)
+	$(CC) -o $@ $^ $(LIBS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $^ $(LIBS)
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+deps:
+	@sh tools/deps.sh
+
+# One command for a newcomer: packages, build, gateway on 127.0.0.1:8080
+# (with the mock provider on 127.0.0.1:9001 when no provider key is set).
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tools/test.sh
+
+test-unit test-lua test-integration: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ONLY=$(@:test-%=%) sh tools/test.sh
+
+clean:
+	rm -rf build moongate
+
+-include $(RT_OBJ:.o=.d) $(MOCK_OBJ:.o=.d)

@@ -1,0 +1,1036 @@
+/* http.c - the HTTP/1.1 server of a worker, on libevent bufferevents.
+ *
+ * Owns: the listener, every connection (http_conn_t), the one request each
+ * connection carries at a time (http_req_t is embedded in its connection,
+ * since requests on a connection are handled strictly one after the other),
+ * the per-connection buffers reused across requests (header block, header
+ * array, body) and the per-connection timer.
+ *
+ * A connection's life:
+ *
+ *   IDLE --first byte--> HEAD --head ok--> BODY --body read--> HANDLING
+ *    ^                     |                 |                    | reply ended
+ *    |                     +-- 4xx/408 ------+-> FLUSHING(close) -+-> LINGER -> closed
+ *    +------ output flushed, keep-alive ------- FLUSHING <--------+
+ *
+ * Bytes that arrive while a request is HANDLING or FLUSHING (pipelining) stay
+ * in the input buffer and are parsed only once the reply went out; reading
+ * stays enabled all the time so an EOF or reset is seen at once.
+ *
+ * Closing is two-step: conn_close() frees the bufferevent (the socket) at once
+ * and activates the connection's timer event; that event's callback, on the
+ * next loop pass, tells the user (on_close) when a request was in progress
+ * and frees the connection. So no user callback runs inside an http_* call,
+ * and a connection is never freed under a callback that still uses it.
+ *
+ * The one timer per connection serves every timeout of the current state
+ * (header, body, idle, linger) plus that deferred work; the durations are
+ * libevent "common timeouts", so re-arming it per read is O(1).
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+/* Input we keep while a request is in progress (a pipelining client). Past
+ * it the rest is dropped and the connection closes after the reply: a client
+ * that pipelines must retry unanswered requests anyway (RFC 9112 9.3.2). */
+#define HTTP_PIPELINE_CAP   (64 * 1024)
+/* A chunk-size line with extensions; real clients send a few bytes. */
+#define HTTP_CHUNK_LINE_MAX 1024
+/* After an error reply we half-close and discard input this long so the
+ * kernel does not answer unread bytes with an RST that eats our reply. */
+#define HTTP_LINGER_MS      1000
+/* A body buffer bigger than this is freed after its request instead of
+ * being kept for the next one: one big upload must not pin memory. */
+#define HTTP_BODY_KEEP      (1024 * 1024)
+/* Empty lines tolerated before a request line (RFC 9112 2.2). */
+#define HTTP_MAX_LEAD_EOLS  8
+/* accept() failing with EMFILE & co: pause the listener this long. */
+#define HTTP_ACCEPT_PAUSE_MS 100
+
+enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_HANDLING, ST_FLUSHING, ST_LINGER };
+enum body_mode { BODY_LENGTH, BODY_CHUNKED };
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
+enum reply_mode { RM_NONE, RM_CHUNKED, RM_RAW };
+enum framing { FR_LENGTH, FR_CHUNKED, FR_CLOSE };
+
+struct http_server {
+    struct event_base *base;
+    http_limits_t lim;
+    http_handler_fn handler;
+    void *arg;
+    http_error_fmt_fn err_fmt;
+    void *err_arg;
+    struct evconnlistener *lev;
+    struct event *accept_retry;
+    const struct timeval *tv_header, *tv_body, *tv_idle;   /* common timeouts */
+    struct timeval tv_write, tv_linger;
+    http_conn_t *conns;
+    int active;
+    int stopping;
+};
+
+struct http_conn {
+    http_server_t *srv;
+    http_conn_t *prev, *next;
+    struct bufferevent *bev;       /* NULL once closed */
+    struct event *timer;           /* see conn_timer_cb */
+    enum conn_state state;
+    http_req_t req;
+    /* head: scanned in the input buffer, then copied to hbuf and split in place */
+    char *hbuf;
+    size_t hcap;
+    size_t hscan;                  /* offset of the first line not scanned yet */
+    size_t rl_end;                 /* offset past the request line, 0 until seen */
+    int hcount;
+    http_header_t *hdrs;
+    int hdr_cap;
+    /* body */
+    char *body;
+    size_t body_cap, body_len;
+    enum body_mode body_mode;
+    size_t body_left;              /* LENGTH: bytes to go; CHUNKED: of this chunk */
+    enum chunk_state ch;
+    size_t trailer_bytes;
+    /* reply */
+    enum reply_mode reply;
+    http_req_cb on_close, on_drain;
+    void *cb_arg;
+    unsigned keep_alive : 1, req_live : 1, is_head : 1, close_after : 1, linger_after : 1,
+             overflow : 1, dead : 1, flush_pending : 1, above_high : 1;
+    char client_addr[64];
+};
+
+#define REQ_CONN(r) ((http_conn_t *)((char *)(r) - offsetof(http_conn_t, req)))
+
+static void conn_process(http_conn_t *c);
+
+/* ---------- small helpers ---------- */
+
+static int is_tchar(unsigned char ch)
+{
+    if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') return 1;
+    if ((ch >= '0' && ch <= '9') || ch == '-') return 1;
+    return ch && strchr("!#$%&'*+.^_`|~", ch) != NULL;
+}
+
+static const char *status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default:
+        return status < 200 ? "Informational" : status < 300 ? "OK" : status < 400 ? "Redirect" :
+               status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+static char *put_mem(char *p, const char *s, size_t n) { memcpy(p, s, n); return p + n; }
+static char *put_str(char *p, const char *s) { return put_mem(p, s, strlen(s)); }
+#define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
+
+static char *put_uint(char *p, size_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static const char *error_code(int status)
+{
+    switch (status) {
+    case 408: return "request_timeout";
+    case 413: return "request_too_large";
+    case 414: return "request_line_too_long";
+    case 431: return "headers_too_large";
+    case 501: return "not_implemented";
+    case 500: return "internal_error";
+    default:  return "bad_request";
+    }
+}
+
+/* The default error formatter: the OpenAI envelope. */
+static const char *default_error_fmt(int status, const char *message, struct evbuffer *out, void *arg)
+{
+    (void)arg;
+    evbuffer_add(out, "{\"error\":{\"message\":\"", 21);
+    for (const unsigned char *m = (const unsigned char *)message; *m; m++) {
+        if (*m == '"' || *m == '\\') { char e[2] = { '\\', (char)*m }; evbuffer_add(out, e, 2); }
+        else if (*m < 0x20) evbuffer_add_printf(out, "\\u%04x", *m);
+        else evbuffer_add(out, m, 1);
+    }
+    evbuffer_add_printf(out, "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"%s\"}}",
+                        error_code(status));
+    return "application/json";
+}
+
+void http_limits_default(http_limits_t *lim)
+{
+    lim->max_request_line = 8 * 1024;
+    lim->max_header_bytes = 32 * 1024;
+    lim->max_headers = 100;
+    lim->max_body = 8 * 1024 * 1024;
+    lim->header_timeout_ms = 10 * 1000;
+    lim->body_timeout_ms = 30 * 1000;
+    lim->idle_timeout_ms = 75 * 1000;
+}
+
+/* ---------- connection life ---------- */
+
+static void conn_free(http_conn_t *c)
+{
+    http_server_t *s = c->srv;
+    if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (c->bev) bufferevent_free(c->bev);
+    if (c->timer) event_free(c->timer);
+    free(c->hbuf);
+    free(c->hdrs);
+    free(c->body);
+    free(c);
+}
+
+/* Closes the socket now; the rest happens in conn_timer_cb on the next pass. */
+static void conn_close(http_conn_t *c)
+{
+    if (c->dead) return;
+    c->dead = 1;
+    if (c->bev) { bufferevent_free(c->bev); c->bev = NULL; }
+    event_del(c->timer);
+    event_active(c->timer, EV_TIMEOUT, 1);
+}
+
+static void conn_reset_request(http_conn_t *c)
+{
+    c->on_close = c->on_drain = NULL;
+    c->cb_arg = NULL;
+    c->reply = RM_NONE;
+    c->is_head = c->above_high = 0;
+    memset(&c->req, 0, sizeof c->req);
+    if (c->body_cap > HTTP_BODY_KEEP) { free(c->body); c->body = NULL; c->body_cap = 0; }
+    c->body_len = 0;
+}
+
+static void conn_begin_request(http_conn_t *c)
+{
+    c->state = ST_HEAD;
+    c->hscan = c->rl_end = 0;
+    c->hcount = 0;
+    event_add(c->timer, c->srv->tv_header);
+}
+
+/* The reply of the current request went out completely. */
+static void conn_flushed(http_conn_t *c)
+{
+    if (c->close_after || c->srv->stopping) {
+        if (!c->linger_after) { conn_close(c); return; }
+        /* half-close, then swallow whatever the client still sends */
+        shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+        c->state = ST_LINGER;
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        event_add(c->timer, &c->srv->tv_linger);
+        return;
+    }
+    conn_reset_request(c);
+    c->state = ST_IDLE;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        conn_begin_request(c);
+        conn_process(c);
+    } else {
+        event_add(c->timer, c->srv->tv_idle);
+    }
+}
+
+/* Queues an error produced by the server itself and closes after it. Always
+ * returns -1 so parsers can `return conn_error(...)`. */
+static int conn_error(http_conn_t *c, int status, const char *msg);
+
+/* libevent (timer or event_active): one of
+ *  - the connection was closed (dead): deliver on_close if a request was in
+ *    progress, then free the connection;
+ *  - a reply ended with nothing left to write (flush_pending): move on;
+ *  - the timeout of the current state: 408 while reading a request, silent
+ *    close when idle or lingering. */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    http_conn_t *c = arg;
+    (void)fd; (void)what;
+    if (c->dead) {
+        if (c->req_live) {
+            c->req_live = 0;
+            c->srv->active--;
+            if (c->on_close) c->on_close(&c->req, c->cb_arg);
+        }
+        conn_free(c);
+        return;
+    }
+    if (c->flush_pending) { c->flush_pending = 0; conn_flushed(c); return; }
+    switch (c->state) {
+    case ST_HEAD: case ST_BODY: conn_error(c, 408, "request read timed out"); break;
+    case ST_HANDLING: case ST_FLUSHING: break;   /* never armed there */
+    default: conn_close(c); break;
+    }
+}
+
+/* ---------- writing replies ---------- */
+
+/* Writes the status line and headers. Decides keep-alive for this reply. */
+static int put_head(http_conn_t *c, int status, const char *ctype, const char *extra,
+                    enum framing fr, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (fr == FR_CLOSE || c->srv->stopping || c->overflow) c->keep_alive = 0;
+    size_t need = 160 + (ctype ? strlen(ctype) : 0) + (extra ? strlen(extra) : 0);
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1) return -1;
+    char *p = v.iov_base;
+    if (status < 100 || status > 999) status = 500;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_uint(p, (size_t)status);
+    *p++ = ' ';
+    p = put_str(p, status_reason(status));
+    p = PUT_LIT(p, "\r\n");
+    if (ctype) { p = PUT_LIT(p, "Content-Type: "); p = put_str(p, ctype); p = PUT_LIT(p, "\r\n"); }
+    if (fr == FR_LENGTH) { p = PUT_LIT(p, "Content-Length: "); p = put_uint(p, len); p = PUT_LIT(p, "\r\n"); }
+    else if (fr == FR_CHUNKED) p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    p = c->keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n") : PUT_LIT(p, "Connection: close\r\n");
+    if (extra) p = put_str(p, extra);
+    p = PUT_LIT(p, "\r\n");
+    v.iov_len = (size_t)(p - (char *)v.iov_base);
+    return evbuffer_commit_space(out, &v, 1);
+}
+
+static int conn_error(http_conn_t *c, int status, const char *msg)
+{
+    http_server_t *s = c->srv;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *body = evbuffer_new();
+    evbuffer_drain(in, evbuffer_get_length(in));
+    event_del(c->timer);
+    if (!body) { conn_close(c); return -1; }
+    const char *ct = s->err_fmt(status, msg, body, s->err_arg);
+    c->keep_alive = 0;
+    if (put_head(c, status, ct, NULL, FR_LENGTH, evbuffer_get_length(body)) < 0) {
+        evbuffer_free(body);
+        conn_close(c);
+        return -1;
+    }
+    evbuffer_add_buffer(bufferevent_get_output(c->bev), body);
+    evbuffer_free(body);
+    c->state = ST_FLUSHING;
+    c->close_after = c->linger_after = 1;
+    return -1;
+}
+
+/* The handler's reply ended (fully queued). */
+static void conn_end_reply(http_conn_t *c)
+{
+    c->req_live = 0;
+    c->srv->active--;
+    c->on_close = c->on_drain = NULL;
+    if (c->dead) return;   /* conn_timer_cb frees it; on_close is not due any more */
+    c->state = ST_FLUSHING;
+    if (!c->keep_alive || c->srv->stopping || c->overflow) c->close_after = 1;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        c->flush_pending = 1;   /* no write will come to tell us: move on from the loop */
+        event_active(c->timer, EV_TIMEOUT, 1);
+    }
+}
+
+void http_reply(http_req_t *r, int status, const char *content_type,
+                const char *extra_headers, const void *body, size_t len)
+{
+    http_conn_t *c = REQ_CONN(r);
+    if (!c->req_live || c->reply != RM_NONE) return;
+    if (!c->dead) {
+        if (put_head(c, status, content_type, extra_headers, FR_LENGTH, len) < 0) conn_close(c);
+        else if (len && !c->is_head) evbuffer_add(bufferevent_get_output(c->bev), body, len);
+    }
+    conn_end_reply(c);
+}
+
+void http_reply_start(http_req_t *r, int status, const char *content_type, const char *extra_headers)
+{
+    http_conn_t *c = REQ_CONN(r);
+    if (!c->req_live || c->reply != RM_NONE) return;
+    c->reply = r->http_minor >= 1 ? RM_CHUNKED : RM_RAW;
+    if (!c->dead && put_head(c, status, content_type, extra_headers,
+                             c->reply == RM_CHUNKED ? FR_CHUNKED : FR_CLOSE, 0) < 0)
+        conn_close(c);
+}
+
+/* Writes a chunk-size line for n bytes. */
+static void put_chunk_size(struct evbuffer *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[24];
+    int i = (int)sizeof tmp;
+    tmp[--i] = '\n';
+    tmp[--i] = '\r';
+    do { tmp[--i] = hex[n & 15]; n >>= 4; } while (n);
+    evbuffer_add(out, tmp + i, sizeof tmp - (size_t)i);
+}
+
+size_t http_reply_chunk(http_req_t *r, const void *data, size_t len)
+{
+    http_conn_t *c = REQ_CONN(r);
+    if (!c->req_live || c->dead || c->reply == RM_NONE) return 0;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (len && !c->is_head) {
+        if (c->reply == RM_CHUNKED) put_chunk_size(out, len);
+        evbuffer_add(out, data, len);
+        if (c->reply == RM_CHUNKED) evbuffer_add(out, "\r\n", 2);
+    }
+    size_t pending = evbuffer_get_length(out);
+    if (pending > HTTP_OUT_HIGH_WATER) c->above_high = 1;
+    return pending;
+}
+
+size_t http_reply_chunk_buf(http_req_t *r, struct evbuffer *buf)
+{
+    http_conn_t *c = REQ_CONN(r);
+    size_t len = evbuffer_get_length(buf);
+    if (!c->req_live || c->dead || c->reply == RM_NONE) { evbuffer_drain(buf, len); return 0; }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (len && !c->is_head) {
+        if (c->reply == RM_CHUNKED) put_chunk_size(out, len);
+        evbuffer_add_buffer(out, buf);
+        if (c->reply == RM_CHUNKED) evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_drain(buf, evbuffer_get_length(buf));
+    size_t pending = evbuffer_get_length(out);
+    if (pending > HTTP_OUT_HIGH_WATER) c->above_high = 1;
+    return pending;
+}
+
+void http_reply_end(http_req_t *r)
+{
+    http_conn_t *c = REQ_CONN(r);
+    if (!c->req_live) return;
+    if (c->reply == RM_NONE) { http_reply_abort(r); return; }   /* nothing was started: misuse */
+    if (!c->dead && c->reply == RM_CHUNKED && !c->is_head)
+        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+    conn_end_reply(c);
+}
+
+void http_reply_abort(http_req_t *r)
+{
+    http_conn_t *c = REQ_CONN(r);
+    if (!c->req_live) return;
+    c->keep_alive = 0;
+    if (!c->dead && c->reply == RM_RAW) {
+        /* a close-delimited body that ends with a FIN would look complete:
+         * reset the connection instead (SO_LINGER 0 sends an RST) */
+        struct linger lg = { 1, 0 };
+        setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        conn_close(c);
+    }
+    /* chunked: what is queued still goes out, then the close without the
+     * last chunk tells the client the body is incomplete */
+    conn_end_reply(c);
+}
+
+size_t http_req_pending_output(const http_req_t *r)
+{
+    const http_conn_t *c = REQ_CONN(r);
+    return c->dead || !c->bev ? 0 : evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void http_req_set_callbacks(http_req_t *r, http_req_cb on_close, http_req_cb on_drain, void *arg)
+{
+    http_conn_t *c = REQ_CONN(r);
+    c->on_close = on_close;
+    c->on_drain = on_drain;
+    c->cb_arg = arg;
+}
+
+const char *http_req_header(const http_req_t *r, const char *name)
+{
+    for (int i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
+    return NULL;
+}
+
+/* ---------- reading requests ---------- */
+
+static int conn_body_reserve(http_conn_t *c, size_t need)   /* need counts the NUL */
+{
+    if (need <= c->body_cap) return 0;
+    size_t cap = c->body_cap ? c->body_cap : 1024;
+    while (cap < need) cap *= 2;
+    size_t top = c->srv->lim.max_body + 1;
+    if (cap > top && need <= top) cap = top;
+    char *nb = realloc(c->body, cap);
+    if (!nb) return -1;
+    c->body = nb;
+    c->body_cap = cap;
+    return 0;
+}
+
+/* Content-Length value: 0 ok, -1 malformed, 1 larger than max. */
+static int parse_content_length(const char *v, size_t max, size_t *out)
+{
+    size_t n = 0;
+    int big = 0;
+    if (!*v) return -1;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9') return -1;
+        if (!big) { n = n * 10 + (size_t)(*v - '0'); if (n > max) big = 1; }
+    }
+    *out = n;
+    return big;
+}
+
+/* Whether a comma-separated header value holds token tok (case-insensitive). */
+static int has_token(const char *v, const char *tok)
+{
+    size_t tl = strlen(tok);
+    while (*v) {
+        while (*v == ' ' || *v == '\t' || *v == ',') v++;
+        const char *e = v;
+        while (*e && *e != ',') e++;
+        const char *t = e;
+        while (t > v && (t[-1] == ' ' || t[-1] == '\t')) t--;
+        if ((size_t)(t - v) == tl && strncasecmp(v, tok, tl) == 0) return 1;
+        v = e;
+    }
+    return 0;
+}
+
+/* Splits the request line (NUL-terminated, in hbuf) into method, target,
+ * version; path and query are written to `extra` (room: target length + 3). */
+static int parse_request_line(http_conn_t *c, char *line, char *extra)
+{
+    http_req_t *r = &c->req;
+    char *sp = strchr(line, ' ');
+    if (!sp || sp == line) return -1;
+    *sp = 0;
+    for (char *m = line; *m; m++) if (!is_tchar((unsigned char)*m)) return -1;
+    char *target = sp + 1;
+    sp = strchr(target, ' ');
+    if (!sp || sp == target) return -1;
+    *sp = 0;
+    const char *ver = sp + 1;
+    if (strncmp(ver, "HTTP/1.", 7) != 0 || ver[7] < '0' || ver[7] > '9' || ver[8]) return -1;
+    for (const unsigned char *t = (const unsigned char *)target; *t; t++)
+        if (*t <= 0x20 || *t == 0x7f) return -1;
+    r->method = line;
+    r->target = target;
+    r->http_minor = ver[7] == '0' ? 0 : 1;
+
+    /* absolute-form: keep the path only (nothing is proxied by target) */
+    const char *t = target;
+    if (*t != '/' && *t != '*') {
+        const char *ss = strstr(t, "://");
+        if (ss) {
+            t = ss + 3;
+            while (*t && *t != '/' && *t != '?') t++;
+        }
+    }
+    char *p = extra;
+    r->path = p;
+    if (*t != '/' && *t != '*' && (*t == '?' || !*t || t != target)) *p++ = '/';
+    while (*t && *t != '?') *p++ = *t++;
+    *p++ = 0;
+    r->query = p;
+    if (*t == '?') { t++; while (*t) *p++ = *t++; }
+    *p = 0;
+    return 0;
+}
+
+/* The head is complete: hlen bytes at the front of the input. Copies it out,
+ * splits it in place, validates it and sets up the body read. */
+static int conn_head_complete(http_conn_t *c, struct evbuffer *in, size_t hlen)
+{
+    http_server_t *s = c->srv;
+    http_req_t *r = &c->req;
+    size_t need = hlen + 1 + c->rl_end + 3;
+    if (need > c->hcap) {
+        char *nb = realloc(c->hbuf, need);
+        if (!nb) { conn_close(c); return -1; }
+        c->hbuf = nb;
+        c->hcap = need;
+    }
+    if (c->hcount > c->hdr_cap) {
+        int cap = c->hdr_cap ? c->hdr_cap : 16;
+        while (cap < c->hcount) cap *= 2;
+        http_header_t *nh = realloc(c->hdrs, (size_t)cap * sizeof *nh);
+        if (!nh) { conn_close(c); return -1; }
+        c->hdrs = nh;
+        c->hdr_cap = cap;
+    }
+    char *h = c->hbuf;
+    evbuffer_remove(in, h, hlen);
+    h[hlen] = 0;
+    if (memchr(h, 0, hlen)) return conn_error(c, 400, "NUL byte in request head");
+
+    char *nl = memchr(h, '\n', hlen);
+    *nl = 0;
+    if (nl > h && nl[-1] == '\r') nl[-1] = 0;
+    if (parse_request_line(c, h, h + hlen + 1) < 0) return conn_error(c, 400, "malformed request line");
+
+    int n = 0, n_te = 0, n_cl = 0, conn_close_tok = 0, conn_keep_tok = 0, expect = 0;
+    const char *te = NULL;
+    size_t cl = 0;
+    for (char *l = nl + 1; l < h + hlen; ) {
+        char *e = memchr(l, '\n', (size_t)(h + hlen - l));
+        *e = 0;
+        if (e > l && e[-1] == '\r') e[-1] = 0;
+        if (!*l) break;
+        if (*l == ' ' || *l == '\t') return conn_error(c, 400, "obsolete header line folding");
+        char *colon = l;
+        while (is_tchar((unsigned char)*colon)) colon++;
+        if (*colon != ':' || colon == l) return conn_error(c, 400, "malformed header line");
+        *colon = 0;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        char *ve = v + strlen(v);
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) *--ve = 0;
+        for (const unsigned char *q = (const unsigned char *)v; *q; q++)
+            if ((*q < 0x20 && *q != '\t') || *q == 0x7f) return conn_error(c, 400, "control character in header value");
+        c->hdrs[n].name = l;
+        c->hdrs[n].value = v;
+        n++;
+        switch (l[0] | 0x20) {
+        case 'c':
+            if (strcasecmp(l, "content-length") == 0) {
+                size_t v2;
+                int rc = parse_content_length(v, s->lim.max_body, &v2);
+                if (rc < 0) return conn_error(c, 400, "invalid Content-Length");
+                if (rc > 0) v2 = (size_t)-1;   /* too large: 413 once the head is checked */
+                if (n_cl++ && v2 != cl) return conn_error(c, 400, "conflicting Content-Length headers");
+                cl = v2;
+            } else if (strcasecmp(l, "connection") == 0) {
+                if (has_token(v, "close")) conn_close_tok = 1;
+                if (has_token(v, "keep-alive")) conn_keep_tok = 1;
+            }
+            break;
+        case 't':
+            if (strcasecmp(l, "transfer-encoding") == 0) { n_te++; te = v; }
+            break;
+        case 'e':
+            if (strcasecmp(l, "expect") == 0 && strcasecmp(v, "100-continue") == 0) expect = 1;
+            break;
+        }
+        l = e + 1;
+    }
+    r->headers = c->hdrs;
+    r->n_headers = n;
+    r->client_addr = c->client_addr;
+    c->keep_alive = !conn_close_tok && (r->http_minor >= 1 || conn_keep_tok);
+    c->is_head = strcmp(r->method, "HEAD") == 0;
+
+    if (n_te && n_cl) return conn_error(c, 400, "both Content-Length and Transfer-Encoding");
+    if (n_te > 1 || (te && strcasecmp(te, "chunked") != 0))
+        return conn_error(c, 501, "unsupported Transfer-Encoding");
+    if (cl == (size_t)-1) return conn_error(c, 413, "request body too large");
+
+    c->state = ST_BODY;
+    c->body_len = 0;
+    c->body_mode = n_te ? BODY_CHUNKED : BODY_LENGTH;
+    c->body_left = cl;
+    c->ch = CH_SIZE;
+    c->trailer_bytes = 0;
+    if (conn_body_reserve(c, cl + 1) < 0) { conn_close(c); return -1; }
+    if (n_te || cl) {
+        event_add(c->timer, s->tv_body);
+        if (expect && r->http_minor >= 1 && evbuffer_get_length(in) == 0)
+            evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    return 1;
+}
+
+/* Scans the buffered head line by line. Returns 1 when it is complete (state
+ * is then ST_BODY), 0 when more bytes are needed, -1 on an error reply. */
+static int conn_parse_head(http_conn_t *c, struct evbuffer *in)
+{
+    const http_limits_t *lim = &c->srv->lim;
+    if (c->hscan == 0 && c->rl_end == 0) {
+        for (int i = 0; i < HTTP_MAX_LEAD_EOLS; i++) {
+            char b[2];
+            ev_ssize_t got = evbuffer_copyout(in, b, 2);
+            if (got >= 1 && b[0] == '\n') evbuffer_drain(in, 1);
+            else if (got == 2 && b[0] == '\r' && b[1] == '\n') evbuffer_drain(in, 2);
+            else break;
+        }
+    }
+    size_t avail = evbuffer_get_length(in);
+    size_t cap = lim->max_request_line + lim->max_header_bytes + 8;
+    size_t n = avail < cap ? avail : cap;
+    if (n == 0) return 0;
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+    if (!p) { conn_close(c); return -1; }
+    size_t pos = c->hscan;
+    for (;;) {
+        const char *nl = memchr(p + pos, '\n', n - pos);
+        if (!nl) break;
+        size_t end = (size_t)(nl - p) + 1;
+        size_t len = end - pos - 1;
+        if (len && p[pos + len - 1] == '\r') len--;
+        if (c->rl_end == 0) {
+            if (len > lim->max_request_line) return conn_error(c, 414, "request line too long");
+            if (len == 0) return conn_error(c, 400, "empty request line");
+            c->rl_end = end;
+        } else if (len == 0) {
+            return conn_head_complete(c, in, end);
+        } else {
+            if (++c->hcount > lim->max_headers) return conn_error(c, 431, "too many header fields");
+            if (end - c->rl_end > lim->max_header_bytes) return conn_error(c, 431, "request header fields too large");
+        }
+        pos = end;
+    }
+    c->hscan = pos;
+    /* an incomplete line: it already breaks a limit, or we wait for more */
+    if (c->rl_end == 0 && n > lim->max_request_line + 1) return conn_error(c, 414, "request line too long");
+    if (c->rl_end && n - c->rl_end > lim->max_header_bytes) return conn_error(c, 431, "request header fields too large");
+    return 0;
+}
+
+/* Body by Content-Length: 1 done, 0 need more. */
+static int conn_read_length(http_conn_t *c, struct evbuffer *in)
+{
+    size_t avail = evbuffer_get_length(in);
+    size_t k = avail < c->body_left ? avail : c->body_left;
+    if (k) {
+        evbuffer_remove(in, c->body + c->body_len, k);
+        c->body_len += k;
+        c->body_left -= k;
+    }
+    return c->body_left == 0;
+}
+
+/* Chunked body, decoded into c->body: 1 done, 0 need more, -1 error reply. */
+static int conn_read_chunked(http_conn_t *c, struct evbuffer *in)
+{
+    const http_limits_t *lim = &c->srv->lim;
+    for (;;) {
+        size_t avail = evbuffer_get_length(in), eol_len = 0;
+        struct evbuffer_ptr e;
+        switch (c->ch) {
+        case CH_SIZE: {
+            e = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+            if (e.pos < 0) {
+                if (avail > HTTP_CHUNK_LINE_MAX) return conn_error(c, 400, "bad chunked encoding");
+                return 0;
+            }
+            if ((size_t)e.pos > HTTP_CHUNK_LINE_MAX) return conn_error(c, 400, "bad chunked encoding");
+            char line[HTTP_CHUNK_LINE_MAX + 1];
+            evbuffer_remove(in, line, (size_t)e.pos);
+            line[e.pos] = 0;
+            evbuffer_drain(in, eol_len);
+            size_t v = 0;
+            int digits = 0, big = 0;
+            const char *q = line;
+            for (;; q++, digits++) {
+                int d = (*q >= '0' && *q <= '9') ? *q - '0' : ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'f') ? (*q | 0x20) - 'a' + 10 : -1;
+                if (d < 0) break;
+                if (!big) { v = v * 16 + (size_t)d; if (v > lim->max_body) big = 1; }
+            }
+            while (*q == ' ' || *q == '\t') q++;
+            if (!digits || (*q && *q != ';')) return conn_error(c, 400, "bad chunked encoding");
+            if (big || v > lim->max_body - c->body_len) return conn_error(c, 413, "request body too large");
+            if (v == 0) { c->ch = CH_TRAILER; break; }
+            if (conn_body_reserve(c, c->body_len + v + 1) < 0) { conn_close(c); return -1; }
+            c->body_left = v;
+            c->ch = CH_DATA;
+            break;
+        }
+        case CH_DATA:
+            if (!avail) return 0;
+            if (!conn_read_length(c, in)) return 0;
+            c->ch = CH_DATA_END;
+            break;
+        case CH_DATA_END: {
+            unsigned char b[2];
+            if (!avail) return 0;
+            evbuffer_copyout(in, b, 2);
+            if (b[0] == '\n') evbuffer_drain(in, 1);
+            else if (b[0] == '\r' && avail < 2) return 0;
+            else if (b[0] == '\r' && b[1] == '\n') evbuffer_drain(in, 2);
+            else return conn_error(c, 400, "bad chunked encoding");
+            c->ch = CH_SIZE;
+            break;
+        }
+        case CH_TRAILER:
+            e = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+            if (e.pos < 0) {
+                if (c->trailer_bytes + avail > lim->max_header_bytes) return conn_error(c, 431, "trailer too large");
+                return 0;
+            }
+            evbuffer_drain(in, (size_t)e.pos + eol_len);
+            if (e.pos == 0) return 1;
+            c->trailer_bytes += (size_t)e.pos + eol_len;
+            if (c->trailer_bytes > lim->max_header_bytes) return conn_error(c, 431, "trailer too large");
+            break;
+        }
+    }
+}
+
+/* Runs the request state machine over the buffered input as far as it goes. */
+static void conn_process(http_conn_t *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->state == ST_HEAD && conn_parse_head(c, in) <= 0) return;
+    if (c->state != ST_BODY) return;
+    int r = c->body_mode == BODY_CHUNKED ? conn_read_chunked(c, in) : conn_read_length(c, in);
+    if (r < 0) return;
+    if (r == 0) { event_add(c->timer, c->srv->tv_body); return; }
+    http_req_t *req = &c->req;
+    c->body[c->body_len] = 0;
+    req->body = c->body;
+    req->body_len = c->body_len;
+    event_del(c->timer);
+    c->state = ST_HANDLING;
+    c->req_live = 1;
+    c->reply = RM_NONE;
+    c->srv->active++;
+    c->srv->handler(req, c->srv->arg);
+}
+
+/* ---------- bufferevent callbacks ---------- */
+
+/* libevent: bytes arrived. Parse while reading a request; keep (pipelining)
+ * while one is in progress; throw away when closing. */
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    http_conn_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    switch (c->state) {
+    case ST_IDLE:
+        conn_begin_request(c);
+        /* fall through */
+    case ST_HEAD: case ST_BODY:
+        conn_process(c);
+        return;
+    case ST_HANDLING: case ST_FLUSHING:
+        if (c->close_after || c->overflow) evbuffer_drain(in, evbuffer_get_length(in));
+        else if (evbuffer_get_length(in) > HTTP_PIPELINE_CAP) {
+            c->overflow = 1;
+            evbuffer_drain(in, evbuffer_get_length(in));
+        }
+        return;
+    case ST_LINGER:
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+}
+
+/* libevent: the output went at or below HTTP_OUT_LOW_WATER after a write (the
+ * write watermark). Tells a streaming user it may produce again, and moves on
+ * to the next request once an ended reply is fully written. */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    http_conn_t *c = arg;
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (c->above_high && evbuffer_get_length(out) <= HTTP_OUT_LOW_WATER) {
+        c->above_high = 0;
+        if (c->req_live && c->on_drain) {
+            c->on_drain(&c->req, c->cb_arg);   /* may reply, end or abort */
+            if (c->dead) return;
+        }
+    }
+    if (c->state == ST_FLUSHING && !c->flush_pending && evbuffer_get_length(out) == 0) conn_flushed(c);
+}
+
+/* libevent: EOF, error or the write (stall) timeout. A client that half-closes
+ * after its request while the reply is being written still gets the reply;
+ * anything else closes now (and tells the user, see conn_timer_cb). */
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    http_conn_t *c = arg;
+    (void)bev;
+    if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && c->state == ST_FLUSHING) {
+        c->close_after = 1;
+        c->linger_after = 0;
+        return;
+    }
+    conn_close(c);
+}
+
+/* ---------- listener ---------- */
+
+/* evconnlistener: a new connection, fd already non-blocking. */
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    http_server_t *s = arg;
+    (void)lev; (void)salen;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    http_conn_t *c = calloc(1, sizeof *c);
+    if (!c) { evutil_closesocket(fd); return; }
+    c->srv = s;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = event_new(s->base, -1, 0, conn_timer_cb, c);
+    if (!c->bev || !c->timer) {
+        if (c->bev) bufferevent_free(c->bev); else evutil_closesocket(fd);
+        if (c->timer) event_free(c->timer);
+        free(c);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
+        port = ntohs(in4->sin_port);
+        snprintf(c->client_addr, sizeof c->client_addr, "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        snprintf(c->client_addr, sizeof c->client_addr, "[%s]:%d", ip, port);
+    } else {
+        snprintf(c->client_addr, sizeof c->client_addr, "local");
+    }
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW_WATER, 0);
+    bufferevent_set_timeouts(c->bev, NULL, &s->tv_write);
+    bufferevent_enable(c->bev, EV_READ);
+    c->state = ST_IDLE;
+    event_add(c->timer, s->tv_header);   /* a fresh connection gets the header timeout to send something */
+}
+
+/* evconnlistener: accept() failed for a reason other than a retriable one
+ * (EMFILE, ENFILE, ENOBUFS...). The listening socket stays readable, so pause
+ * it briefly instead of spinning. */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    http_server_t *s = arg;
+    evconnlistener_disable(lev);
+    struct timeval tv = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
+    event_add(s->accept_retry, &tv);
+}
+
+/* timer: the accept pause is over. */
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    http_server_t *s = arg;
+    (void)fd; (void)what;
+    if (s->lev) evconnlistener_enable(s->lev);
+}
+
+/* ---------- server ---------- */
+
+static struct timeval ms_tv(int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    return tv;
+}
+
+http_server_t *http_server_new(struct event_base *base, const http_limits_t *lim,
+                               http_handler_fn handler, void *arg)
+{
+    http_server_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    http_limits_t d;
+    http_limits_default(&d);
+    s->lim = lim ? *lim : d;
+    if (!s->lim.max_request_line) s->lim.max_request_line = d.max_request_line;
+    if (!s->lim.max_header_bytes) s->lim.max_header_bytes = d.max_header_bytes;
+    if (s->lim.max_headers <= 0) s->lim.max_headers = d.max_headers;
+    if (!s->lim.max_body) s->lim.max_body = d.max_body;
+    if (s->lim.header_timeout_ms <= 0) s->lim.header_timeout_ms = d.header_timeout_ms;
+    if (s->lim.body_timeout_ms <= 0) s->lim.body_timeout_ms = d.body_timeout_ms;
+    if (s->lim.idle_timeout_ms <= 0) s->lim.idle_timeout_ms = d.idle_timeout_ms;
+    s->base = base;
+    s->handler = handler;
+    s->arg = arg;
+    s->err_fmt = default_error_fmt;
+    struct timeval tv;
+    tv = ms_tv(s->lim.header_timeout_ms); s->tv_header = event_base_init_common_timeout(base, &tv);
+    tv = ms_tv(s->lim.body_timeout_ms);   s->tv_body = event_base_init_common_timeout(base, &tv);
+    tv = ms_tv(s->lim.idle_timeout_ms);   s->tv_idle = event_base_init_common_timeout(base, &tv);
+    /* a client that reads nothing of a pending reply for body_timeout is gone */
+    s->tv_write = ms_tv(s->lim.body_timeout_ms);
+    s->tv_linger = ms_tv(HTTP_LINGER_MS);
+    s->accept_retry = evtimer_new(base, accept_retry_cb, s);
+    if (!s->tv_header || !s->tv_body || !s->tv_idle || !s->accept_retry) {
+        if (s->accept_retry) event_free(s->accept_retry);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void http_server_set_error_fmt(http_server_t *s, http_error_fmt_fn fmt, void *arg)
+{
+    s->err_fmt = fmt ? fmt : default_error_fmt;
+    s->err_arg = fmt ? arg : NULL;
+}
+
+int http_server_listen_fd(http_server_t *s, int fd)
+{
+    if (s->lev || s->stopping) { evutil_closesocket(fd); return -1; }
+    evutil_make_socket_nonblocking(fd);
+    /* backlog 0: the socket is already listening */
+    s->lev = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!s->lev) { evutil_closesocket(fd); return -1; }
+    evconnlistener_set_error_cb(s->lev, accept_error_cb);
+    return 0;
+}
+
+void http_server_stop_accepting(http_server_t *s)
+{
+    s->stopping = 1;
+    if (s->lev) { evconnlistener_free(s->lev); s->lev = NULL; }
+    event_del(s->accept_retry);
+    for (http_conn_t *c = s->conns; c; c = c->next)
+        if (!c->dead && c->state == ST_IDLE) conn_close(c);
+}
+
+int http_server_active(const http_server_t *s)
+{
+    return s->active;
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s) return;
+    if (s->lev) evconnlistener_free(s->lev);
+    event_free(s->accept_retry);
+    while (s->conns) conn_free(s->conns);
+    free(s);
+}

@@ -1,0 +1,105 @@
+/* log.c - JSON-lines logs: events (start-up, reloads, policy errors) and one
+ * access line per request. Each line is built in a stack buffer and written
+ * with a single write(2); lines are capped at LOG_LINE_MAX so a hostile value
+ * cannot make a log line unbounded. Nothing here ever sees provider keys: the
+ * callers pass ids, names and numbers only. */
+#include "log.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096   /* a line longer than this is truncated, still valid JSON */
+
+static int log_fd = 2;
+
+int log_open(const char *path)
+{
+    if (!path || !*path || strcmp(path, "stderr") == 0) { log_fd = 2; return 0; }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) return -1;
+    log_fd = fd;
+    return 0;
+}
+
+double log_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void log_json_escape(char *buf, size_t *len, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = *len;
+    if (!s) s = "";
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') { buf[n++] = '\\'; buf[n++] = (char)c; }
+        else if (c == '\n') { buf[n++] = '\\'; buf[n++] = 'n'; }
+        else if (c == '\t') { buf[n++] = '\\'; buf[n++] = 't'; }
+        else if (c < 0x20 || c == 0x7f) {
+            buf[n++] = '\\'; buf[n++] = 'u'; buf[n++] = '0'; buf[n++] = '0';
+            buf[n++] = hex[c >> 4]; buf[n++] = hex[c & 15];
+        } else buf[n++] = (char)c;
+    }
+    *len = n;
+}
+
+static void log_write(char *buf, size_t len)
+{
+    buf[len++] = '\n';
+    ssize_t r = write(log_fd, buf, len);
+    (void)r;   /* a failing log must never take a request down */
+}
+
+void log_event(int level, const char *fmt, ...)
+{
+    static const char *names[] = { "info", "warn", "error" };
+    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t n = (size_t)snprintf(line, sizeof line, "{\"ts\":%.3f,\"type\":\"event\",\"level\":\"%s\",\"msg\":\"",
+                                log_now(), names[level < 0 || level > 2 ? 2 : level]);
+    log_json_escape(line, &n, sizeof line - 8, msg);
+    memcpy(line + n, "\"}", 2);
+    log_write(line, n + 2);
+}
+
+static void put_str(char *b, size_t *n, size_t cap, const char *key, const char *v)
+{
+    *n += (size_t)snprintf(b + *n, cap - *n, ",\"%s\":", key);
+    if (!v) { *n += (size_t)snprintf(b + *n, cap - *n, "null"); return; }
+    b[(*n)++] = '"';
+    log_json_escape(b, n, cap - 2, v);
+    b[(*n)++] = '"';
+}
+
+void log_access(const log_access_t *a)
+{
+    char b[LOG_LINE_MAX];
+    size_t cap = sizeof b - 160, n = (size_t)snprintf(b, sizeof b, "{\"ts\":%.3f,\"type\":\"access\"", log_now());
+    put_str(b, &n, cap, "id", a->id);
+    put_str(b, &n, cap, "method", a->method);
+    put_str(b, &n, cap, "path", a->path);
+    put_str(b, &n, cap, "route", a->route);
+    put_str(b, &n, cap, "provider", a->provider);
+    put_str(b, &n, cap, "model", a->model);
+    n += (size_t)snprintf(b + n, sizeof b - n, ",\"attempts\":%d,\"status\":%d,\"latency_ms\":%.3f",
+                          a->attempts, a->status, a->latency_ms);
+    if (a->ttft_ms >= 0) n += (size_t)snprintf(b + n, sizeof b - n, ",\"ttft_ms\":%.3f", a->ttft_ms);
+    else n += (size_t)snprintf(b + n, sizeof b - n, ",\"ttft_ms\":null");
+    if (a->prompt_tokens >= 0)
+        n += (size_t)snprintf(b + n, sizeof b - n, ",\"prompt_tokens\":%lld,\"completion_tokens\":%lld",
+                              (long long)a->prompt_tokens, (long long)(a->completion_tokens < 0 ? 0 : a->completion_tokens));
+    else n += (size_t)snprintf(b + n, sizeof b - n, ",\"prompt_tokens\":null,\"completion_tokens\":null");
+    put_str(b, &n, sizeof b - 4, "abort", a->abort);
+    b[n++] = '}';
+    log_write(b, n);
+}

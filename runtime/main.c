@@ -1,0 +1,297 @@
+/* main.c - flags, start-up, worker threads, signals, reload and drain.
+ *
+ * The main thread owns signals and reloads: on SIGHUP it builds one fresh VM
+ * per worker (config + lua/ + policy + init), and only if every one of them
+ * loads does it hand them over; each worker swaps at its next loop turn and
+ * drops its reference on the old VM, which closes when its last request ends.
+ * On SIGTERM/SIGINT every worker stops accepting and exits once its streams
+ * are done, or when drain_timeout runs out. Workers own everything else. */
+#include "worker.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MOONGATE_VERSION "0.1.0"
+
+static gateway_t G;
+static struct event_base *main_base;
+static int workers_exited;           /* guarded by G.mu */
+static struct event *drain_check;    /* main loop only */
+
+static int listen_socket(const char *addr, char *err, size_t errlen)
+{
+    char host[128];
+    const char *port;
+    if (addr[0] == '[') {
+        const char *e = strchr(addr, ']');
+        if (!e || e[1] != ':') { snprintf(err, errlen, "listen: bad address '%s'", addr); return -1; }
+        snprintf(host, sizeof host, "%.*s", (int)(e - addr - 1), addr + 1);
+        port = e + 2;
+    } else {
+        const char *c = strrchr(addr, ':');
+        if (!c) { snprintf(err, errlen, "listen: '%s' needs host:port", addr); return -1; }
+        snprintf(host, sizeof host, "%.*s", (int)(c - addr), addr);
+        port = c + 1;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (rc) { snprintf(err, errlen, "listen: %s: %s", addr, gai_strerror(rc)); return -1; }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+        snprintf(err, errlen, "listen: %s: %s", addr, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* libevent (worker loop): the main thread left a new VM in next_vm. */
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd; (void)what;
+    pthread_mutex_lock(&w->mu);
+    policy_vm_t *vm = w->next_vm;
+    w->next_vm = NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (!vm) return;
+    policy_vm_t *old = w->vm;
+    w->vm = vm;
+    policy_vm_release(old);
+}
+
+/* libevent (worker loop): drain requested. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd; (void)what;
+    w->draining = 1;
+    http_server_stop_accepting(w->http);
+    worker_maybe_exit(w);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    event_base_dispatch(w->base);
+    /* cleanup on the worker's own thread: nothing else touches these */
+    http_server_free(w->http);
+    upstream_free(&w->up);
+    for (int i = 0; i < w->n_easy; i++) curl_easy_cleanup(w->easy_pool[i]);
+    w->n_easy = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->next_vm) policy_vm_release(w->next_vm);
+    w->next_vm = NULL;
+    pthread_mutex_unlock(&w->mu);
+    policy_vm_release(w->vm);
+    w->vm = NULL;
+    event_free(w->reload_ev);
+    event_free(w->stop_ev);
+    event_base_free(w->base);
+    pthread_mutex_lock(&G.mu);
+    workers_exited++;
+    pthread_mutex_unlock(&G.mu);
+    return NULL;
+}
+
+static int worker_init(worker_t *w, int index, policy_vm_t *vm, char *err, size_t errlen)
+{
+    const settings_t *st = &G.st;
+    w->index = index;
+    w->gw = &G;
+    w->vm = vm;
+    pthread_mutex_init(&w->mu, NULL);
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16) ^ ((uint64_t)index << 40) ^ (uint64_t)(uintptr_t)w;
+    w->rng = seed ? seed : 88172645463325252ULL;
+    w->id_salt = (uint32_t)(worker_rand(w) * 4294967295.0);
+    w->base = event_base_new();
+    if (!w->base) { snprintf(err, errlen, "event_base_new failed"); return -1; }
+    http_limits_t lim = {
+        .max_request_line = st->max_request_line, .max_header_bytes = st->max_header_bytes,
+        .max_headers = st->max_headers, .max_body = st->max_body,
+        .header_timeout_ms = (int)(st->header_timeout * 1000), .body_timeout_ms = (int)(st->body_timeout * 1000),
+        .idle_timeout_ms = (int)(st->idle_timeout * 1000),
+    };
+    w->http = http_server_new(w->base, &lim, stream_handle, w);
+    if (!w->http || upstream_init(&w->up, w->base, stream_upstream_done) != 0) {
+        snprintf(err, errlen, "cannot set up worker %d", index);
+        return -1;
+    }
+    w->listen_fd = listen_socket(st->listen, err, errlen);
+    if (w->listen_fd < 0 || http_server_listen_fd(w->http, w->listen_fd) != 0) return -1;
+    w->reload_ev = event_new(w->base, -1, 0, on_reload, w);
+    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+    return 0;
+}
+
+/* Builds n VMs; all or nothing. */
+static int build_vms(policy_vm_t **out, int n, int generation, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = policy_vm_new(G.config_path, generation, NULL, err, errlen);
+        if (!out[i]) {
+            while (i-- > 0) policy_vm_release(out[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* libevent (main loop): SIGHUP. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig; (void)what; (void)arg;
+    policy_vm_t *vms[256];
+    char err[1024];
+    pthread_mutex_lock(&G.mu);
+    int gen = G.generation + 1;
+    pthread_mutex_unlock(&G.mu);
+    if (build_vms(vms, G.n_workers, gen, err, sizeof err) != 0) {
+        pthread_mutex_lock(&G.mu);
+        snprintf(G.last_error, sizeof G.last_error, "%s", err);
+        pthread_mutex_unlock(&G.mu);
+        log_event(LOG_ERROR, "reload failed, keeping generation %d: %s", gen - 1, err);
+        return;
+    }
+    for (int i = 0; i < G.n_workers; i++) {
+        worker_t *w = &G.workers[i];
+        pthread_mutex_lock(&w->mu);
+        policy_vm_t *stale = w->next_vm;   /* a reload the worker has not picked up yet */
+        w->next_vm = vms[i];
+        pthread_mutex_unlock(&w->mu);
+        if (stale) policy_vm_release(stale);
+        event_active(w->reload_ev, 0, 0);
+    }
+    pthread_mutex_lock(&G.mu);
+    G.generation = gen;
+    G.last_error[0] = 0;
+    pthread_mutex_unlock(&G.mu);
+    log_event(LOG_INFO, "reload ok (generation %d)", gen);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what; (void)arg;
+    pthread_mutex_lock(&G.mu);
+    int done = workers_exited == G.n_workers;
+    pthread_mutex_unlock(&G.mu);
+    if (done) event_base_loopexit(main_base, NULL);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what; (void)arg;
+    log_event(LOG_WARN, "drain timeout: closing the remaining streams");
+    for (int i = 0; i < G.n_workers; i++) event_base_loopbreak(G.workers[i].base);
+}
+
+/* libevent (main loop): SIGTERM / SIGINT, once. */
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    static int stopping;
+    (void)what; (void)arg;
+    if (stopping) return;
+    stopping = 1;
+    log_event(LOG_INFO, "signal %d: draining (up to %.0f s)", (int)sig, G.st.drain_timeout);
+    for (int i = 0; i < G.n_workers; i++) event_active(G.workers[i].stop_ev, 0, 0);
+    struct timeval tv = { (time_t)G.st.drain_timeout, (suseconds_t)((G.st.drain_timeout - (long)G.st.drain_timeout) * 1e6) };
+    event_base_once(main_base, -1, EV_TIMEOUT, on_drain_timeout, NULL, &tv);
+    /* poll for the workers' exit: 20 ms is invisible next to any drain */
+    drain_check = event_new(main_base, -1, EV_PERSIST, on_drain_check, NULL);
+    struct timeval every = { 0, 20000 };
+    event_add(drain_check, &every);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+        "usage: moongate [-c config.lua] [-t] [-v]\n"
+        "  -c FILE  configuration (default: examples/moongate.lua)\n"
+        "  -t       check the configuration and policy, then exit 0 (ok) or 1\n"
+        "  -v       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = "examples/moongate.lua";
+    int test_only = 0, opt;
+    while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 't': test_only = 1; break;
+        case 'v': printf("moongate %s\n", MOONGATE_VERSION); return 0;
+        default: usage(); return opt == 'h' ? 0 : 2;
+        }
+    }
+    G.config_path = config;
+    pthread_mutex_init(&G.mu, NULL);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) { fprintf(stderr, "moongate: curl init failed\n"); return 1; }
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[1024];
+    policy_vm_t *first = policy_vm_new(config, 1, &G.st, err, sizeof err);
+    if (!first) {
+        fprintf(stderr, "moongate: %s: %s\n", config, err);
+        return 1;
+    }
+    if (test_only) {
+        printf("moongate: configuration %s ok\n", config);
+        policy_vm_release(first);
+        curl_global_cleanup();
+        return 0;
+    }
+    if (log_open(G.st.log) != 0) { fprintf(stderr, "moongate: cannot open log %s\n", G.st.log); return 1; }
+    G.generation = 1;
+    G.n_workers = G.st.workers;
+    G.workers = calloc((size_t)G.n_workers, sizeof *G.workers);
+    policy_vm_t *vms[256];
+    vms[0] = first;
+    if (build_vms(vms + 1, G.n_workers - 1, 1, err, sizeof err) != 0) {
+        fprintf(stderr, "moongate: %s: %s\n", config, err);
+        return 1;
+    }
+    for (int i = 0; i < G.n_workers; i++) {
+        if (worker_init(&G.workers[i], i, vms[i], err, sizeof err) != 0) {
+            fprintf(stderr, "moongate: %s\n", err);
+            return 1;
+        }
+    }
+    main_base = event_base_new();
+    struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
+    struct event *term = evsignal_new(main_base, SIGTERM, on_sigterm, NULL);
+    struct event *intr = evsignal_new(main_base, SIGINT, on_sigterm, NULL);
+    event_add(hup, NULL); event_add(term, NULL); event_add(intr, NULL);
+    for (int i = 0; i < G.n_workers; i++)
+        pthread_create(&G.workers[i].thread, NULL, worker_main, &G.workers[i]);
+    log_event(LOG_INFO, "moongate %s listening on %s with %d workers (config %s)",
+              MOONGATE_VERSION, G.st.listen, G.n_workers, config);
+    event_base_dispatch(main_base);
+    for (int i = 0; i < G.n_workers; i++) pthread_join(G.workers[i].thread, NULL);
+    event_free(hup); event_free(term); event_free(intr);
+    if (drain_check) event_free(drain_check);
+    event_base_free(main_base);
+    for (int i = 0; i < G.n_workers; i++) pthread_mutex_destroy(&G.workers[i].mu);
+    free(G.workers);
+    curl_global_cleanup();
+    log_event(LOG_INFO, "moongate stopped");
+    return 0;
+}

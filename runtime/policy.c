@@ -1,0 +1,323 @@
+/* policy.c - LuaJIT VMs for config and policy, the request "core" userdata,
+ * and the one protected call site with a deadline.
+ *
+ * Owns: each lua_State, the registry refs it keeps (host.handle, host.done,
+ * the core metatable). The Lua side (lua/moongate/host.lua) owns meaning;
+ * this file only moves values across and keeps Lua from hanging a worker.
+ *
+ * Deadline: Debian's LuaJIT has no check hook inside compiled traces, so the
+ * host runs the policy chunk with jit.off(chunk, true) and we install a count
+ * hook for the duration of each call. Once the deadline has passed the hook
+ * raises on every firing, so a policy that pcall()s the error still gets
+ * stopped at its next instructions outside that pcall. */
+#include "policy.h"
+#include "http.h"
+#include "log.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Instructions between deadline checks: ~10 us of interpreted Lua, so the
+ * overshoot is negligible and the check (one clock read) costs < 1%. */
+#define POLICY_HOOK_COUNT 1000
+
+static __thread policy_vm_t *hook_vm;   /* the VM whose call is running on this thread */
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+const char *policy_lua_dir(void)
+{
+    static char dir[PATH_MAX];
+    if (dir[0]) return dir;
+    const char *env = getenv("MOONGATE_LUA_DIR");
+    if (env && *env) { snprintf(dir, sizeof dir, "%s", env); return dir; }
+    char exe[PATH_MAX - 64];   /* leaves room for the suffixes below */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) { snprintf(dir, sizeof dir, "lua"); return dir; }
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    /* ./moongate sits at the repository root; build/{rel,san}/moongate two below it */
+    const char *ups[] = { "", "/../..", "/.." };
+    for (size_t i = 0; i < sizeof ups / sizeof *ups; i++) {
+        snprintf(dir, sizeof dir, "%s%s/lua/moongate/host.lua", exe, ups[i]);
+        if (access(dir, R_OK) == 0) { snprintf(dir, sizeof dir, "%s%s/lua", exe, ups[i]); return dir; }
+    }
+    snprintf(dir, sizeof dir, "lua");
+    return dir;
+}
+
+/* ---- deadline hook ---- */
+
+/* Called by LuaJIT every POLICY_HOOK_COUNT interpreted instructions while a
+ * policy call runs on this thread. Must only raise or return. */
+static void policy_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    policy_vm_t *vm = hook_vm;
+    if (vm && vm->deadline > 0 && mono_now() > vm->deadline)
+        luaL_error(L, "policy deadline exceeded (%.0f ms)", vm->timeout * 1000);
+}
+
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = "(error object is not a string)";
+    /* keep the message (file:line first) and the top of the stack trace */
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen)
+{
+    lua_State *L = vm->L;
+    int base = lua_gettop(L) - 1;           /* index below the argument */
+    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
+    lua_pushvalue(L, -3);                   /* the argument */
+    vm->deadline = mono_now() + vm->timeout;
+    policy_vm_t *prev = hook_vm;
+    hook_vm = vm;
+    lua_sethook(L, policy_hook, LUA_MASKCOUNT, POLICY_HOOK_COUNT);
+    int rc = lua_pcall(L, 1, 1, base + 2);
+    lua_sethook(L, NULL, 0, 0);
+    hook_vm = prev;
+    vm->deadline = 0;
+    if (rc != 0) {
+        const char *m = lua_tostring(L, -1);
+        snprintf(err, errlen, "%s", m ? m : "unknown Lua error");
+        lua_settop(L, base);
+        return -1;
+    }
+    /* stack: base.. arg, traceback, result -> keep only result */
+    lua_replace(L, base + 1);               /* result replaces arg */
+    lua_settop(L, base + 1);
+    return 0;
+}
+
+/* ---- settings ---- */
+
+static double field_num(lua_State *L, int t, const char *k, double dflt)
+{
+    lua_getfield(L, t, k);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}
+
+static void field_str(lua_State *L, int t, const char *k, char *out, size_t cap, const char *dflt)
+{
+    lua_getfield(L, t, k);
+    const char *v = lua_isstring(L, -1) ? lua_tostring(L, -1) : dflt;
+    snprintf(out, cap, "%s", v ? v : "");
+    lua_pop(L, 1);
+}
+
+static void read_settings(lua_State *L, int t, settings_t *st)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    field_str(L, t, "listen", st->listen, sizeof st->listen, "127.0.0.1:8080");
+    st->workers = (int)field_num(L, t, "workers", cores > 0 ? (double)cores : 1);
+    if (st->workers < 1) st->workers = 1;
+    if (st->workers > 256) st->workers = 256;
+    field_str(L, t, "log", st->log, sizeof st->log, "stderr");
+    /* Defaults: 8 MiB bodies hold the largest chat requests with images
+     * inlined as base64 in practice; 32 KiB of headers and 8 KiB request
+     * lines match common proxies (nginx large_client_header_buffers). */
+    st->max_body = (size_t)field_num(L, t, "max_body", 8 << 20);
+    st->max_header_bytes = (size_t)field_num(L, t, "max_header_bytes", 32 << 10);
+    st->max_request_line = (size_t)field_num(L, t, "max_request_line", 8 << 10);
+    st->max_headers = (int)field_num(L, t, "max_headers", 100);
+    st->header_timeout = field_num(L, t, "header_timeout", 10);
+    st->body_timeout = field_num(L, t, "body_timeout", 30);
+    st->idle_timeout = field_num(L, t, "idle_timeout", 75);
+    st->drain_timeout = field_num(L, t, "drain_timeout", 30);
+    st->retry_after_cap = field_num(L, t, "retry_after_cap", 30);
+    st->policy_timeout = field_num(L, t, "policy_timeout", 0.2);
+    st->sse_max_event = (size_t)field_num(L, t, "sse_max_event", 1 << 20);
+}
+
+/* ---- the request core userdata ---- */
+
+typedef struct core_ud {
+    const http_req_t *req;       /* NULL once the request finished */
+    const char *id;              /* owned by the stream, valid while req is */
+} core_ud_t;
+
+static core_ud_t *core_check(lua_State *L)
+{
+    core_ud_t *c = lua_touserdata(L, 1);
+    if (!c) luaL_error(L, "bad request object");
+    if (!c->req) luaL_error(L, "request finished");
+    return c;
+}
+
+static int core_header(lua_State *L)
+{
+    core_ud_t *c = core_check(L);
+    const char *v = http_req_header(c->req, luaL_checkstring(L, 2));
+    if (v) lua_pushstring(L, v); else lua_pushnil(L);
+    return 1;
+}
+
+static int core_headers(lua_State *L)
+{
+    core_ud_t *c = core_check(L);
+    lua_createtable(L, c->req->n_headers, 0);
+    for (int i = 0; i < c->req->n_headers; i++) {
+        lua_createtable(L, 2, 0);
+        lua_pushstring(L, c->req->headers[i].name);  lua_rawseti(L, -2, 1);
+        lua_pushstring(L, c->req->headers[i].value); lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int core_body(lua_State *L)
+{
+    core_ud_t *c = core_check(L);
+    lua_pushlstring(L, c->req->body ? c->req->body : "", c->req->body_len);
+    return 1;
+}
+
+/* __index(core, key): fields are computed, methods come from upvalue 1 */
+static int core_index(lua_State *L)
+{
+    const char *k = luaL_checkstring(L, 2);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    if (!lua_isnil(L, -1)) return 1;
+    core_ud_t *c = core_check(L);
+    const char *v = NULL;
+    if (strcmp(k, "id") == 0) v = c->id;
+    else if (strcmp(k, "method") == 0) v = c->req->method;
+    else if (strcmp(k, "path") == 0) v = c->req->path;
+    else if (strcmp(k, "query") == 0) v = c->req->query;
+    else if (strcmp(k, "client") == 0) v = c->req->client_addr;
+    if (v) lua_pushstring(L, v); else lua_pushnil(L);
+    return 1;
+}
+
+static void core_metatable(lua_State *L)
+{
+    lua_newtable(L);                    /* metatable */
+    lua_newtable(L);                    /* methods */
+    lua_pushcfunction(L, core_header);  lua_setfield(L, -2, "header");
+    lua_pushcfunction(L, core_headers); lua_setfield(L, -2, "headers");
+    lua_pushcfunction(L, core_body);    lua_setfield(L, -2, "body");
+    lua_pushcclosure(L, core_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "moongate.core");
+    lua_setfield(L, -2, "__metatable");
+}
+
+void *policy_push_core(policy_vm_t *vm, const http_req_t *req, const char *id)
+{
+    lua_State *L = vm->L;
+    core_ud_t *c = lua_newuserdata(L, sizeof *c);
+    c->req = req;
+    c->id = id;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->core_mt_ref);
+    lua_setmetatable(L, -2);
+    return c;
+}
+
+void policy_core_invalidate(void *core)
+{
+    if (core) ((core_ud_t *)core)->req = NULL;
+}
+
+/* ---- VM life ---- */
+
+policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *st,
+                           char *err, size_t errlen)
+{
+    policy_vm_t *vm = calloc(1, sizeof *vm);
+    if (!vm) { snprintf(err, errlen, "out of memory"); return NULL; }
+    lua_State *L = luaL_newstate();
+    if (!L) { free(vm); snprintf(err, errlen, "cannot create a Lua state"); return NULL; }
+    vm->L = L;
+    vm->refs = 1;
+    vm->generation = generation;
+    vm->done_ref = LUA_NOREF;
+    vm->timeout = 0.2;
+    luaL_openlibs(L);
+
+    /* package.path = <lua_dir>/?.lua;<lua_dir>/?/init.lua */
+    const char *dir = policy_lua_dir();
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+
+    core_metatable(L);
+    vm->core_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_pushcfunction(L, traceback);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.host");
+    if (lua_pcall(L, 1, 1, -3) != 0) goto fail;
+    int host = lua_gettop(L);
+    lua_getfield(L, host, "load");
+    lua_pushstring(L, config_path);
+    /* config loading runs user code too: give it a generous deadline */
+    vm->timeout = 5;
+    vm->deadline = mono_now() + vm->timeout;
+    hook_vm = vm;
+    lua_sethook(L, policy_hook, LUA_MASKCOUNT, POLICY_HOOK_COUNT);
+    int rc = lua_pcall(L, 1, 1, host - 1);
+    lua_sethook(L, NULL, 0, 0);
+    hook_vm = NULL;
+    vm->deadline = 0;
+    if (rc != 0) goto fail;
+    if (!lua_istable(L, -1)) {
+        snprintf(err, errlen, "%s: host.load returned no settings", config_path);
+        goto fail_msg;
+    }
+    settings_t tmp;
+    read_settings(L, lua_gettop(L), st ? st : &tmp);
+    vm->timeout = (st ? st : &tmp)->policy_timeout;
+    lua_getfield(L, -1, "has_on_done");
+    int has_done = lua_toboolean(L, -1);
+    lua_pop(L, 2);                       /* has_on_done, settings */
+
+    lua_getfield(L, host, "handle");
+    if (!lua_isfunction(L, -1)) { snprintf(err, errlen, "moongate.host has no handle()"); goto fail_msg; }
+    vm->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (has_done) {
+        lua_getfield(L, host, "done");
+        if (lua_isfunction(L, -1)) vm->done_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        else lua_pop(L, 1);
+    }
+    lua_settop(L, 0);
+    return vm;
+
+fail: {
+        const char *m = lua_tostring(L, -1);
+        snprintf(err, errlen, "%s", m ? m : "unknown error");
+    }
+fail_msg:
+    lua_close(L);
+    free(vm);
+    return NULL;
+}
+
+void policy_vm_retain(policy_vm_t *vm) { vm->refs++; }
+
+void policy_vm_release(policy_vm_t *vm)
+{
+    if (!vm || --vm->refs > 0) return;
+    lua_close(vm->L);
+    free(vm);
+}

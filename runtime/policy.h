@@ -1,0 +1,63 @@
+/* policy.h - Lua policy VMs and the single C->Lua call site.
+ *
+ * A policy_vm_t is one LuaJIT state with the moongate host, config and policy
+ * loaded. It is reference counted: the worker holds one reference on its
+ * current VM, every request holds one on the VM it started with, so a reload
+ * swaps the worker's VM while requests in flight finish on the old one. VMs
+ * are only ever touched by one thread at a time (built on the main thread,
+ * then handed to exactly one worker). */
+#ifndef MOONGATE_POLICY_H
+#define MOONGATE_POLICY_H
+
+#include <stddef.h>
+#include <lua.h>
+
+typedef struct settings {
+    char   listen[128];
+    int    workers;
+    char   log[512];
+    size_t max_body, max_header_bytes, max_request_line;
+    int    max_headers;
+    double header_timeout, body_timeout, idle_timeout, drain_timeout;
+    double retry_after_cap, policy_timeout;
+    size_t sse_max_event;
+} settings_t;
+
+typedef struct policy_vm {
+    lua_State *L;
+    int refs;
+    int generation;
+    int handle_ref;      /* registry ref of host.handle */
+    int done_ref;        /* registry ref of host.done, LUA_NOREF when no on_done */
+    int core_mt_ref;     /* metatable for request cores */
+    double deadline;     /* monotonic seconds; the count hook raises past it */
+    double timeout;      /* policy_timeout, seconds */
+} policy_vm_t;
+
+/* Builds a VM from a config file. On success fills *st (when not NULL) and
+ * returns the VM with one reference. On failure returns NULL and writes a
+ * message with file:line into err. */
+policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *st,
+                           char *err, size_t errlen);
+void policy_vm_retain(policy_vm_t *vm);
+void policy_vm_release(policy_vm_t *vm);   /* closes the state at zero */
+
+/* Calls fn (a registry ref) with the value on top of the stack as its only
+ * argument, under the deadline hook and a traceback handler. On success
+ * leaves one result on the stack and returns 0; on error pops everything it
+ * pushed, writes the message into err and returns -1. */
+int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen);
+/* (the argument is consumed either way) */
+
+/* Lua directory: MOONGATE_LUA_DIR, else <dir of the executable>/lua. */
+const char *policy_lua_dir(void);
+
+/* Pushes a new request core userdata (see docs/internals.md) for req, whose
+ * id string must outlive it. Returns the handle to pass to
+ * policy_core_invalidate when the request ends: from then on every access
+ * from Lua raises "request finished". */
+struct http_req;
+void *policy_push_core(policy_vm_t *vm, const struct http_req *req, const char *id);
+void  policy_core_invalidate(void *core);
+
+#endif

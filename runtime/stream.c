@@ -1,0 +1,851 @@
+/* stream.c - one request, start to end. The stream is the sole owner and
+ * freer of everything a request uses: the curl easy handle, the SSE decoder,
+ * output buffers, the plan table anchored in its VM, the request core, and
+ * one reference on the VM it started with.
+ *
+ *   http.c handler                        (client side done when the reply
+ *        |                                 ended or the client went away)
+ *        v
+ *   ROUTING --host.handle()--> local reply ----------------------> DONE
+ *        |
+ *        v  plan: attempts[0..n)
+ *   CONNECTING --connect error / timeout / retryable status--+
+ *        |  (headers: other status, or 2xx)                  |
+ *        v                                                   v
+ *   HEADERS --first byte forwarded = COMMITTED           BACKOFF (timer)
+ *        |                                                   |
+ *        v                                                   +--> CONNECTING
+ *   STREAMING --upstream ends--> reply end ----------------> DONE   (same target
+ *        |                                                           while retries
+ *        +--upstream fails after commit--> error event, end -> DONE   remain, then
+ *                                                                     the next one)
+ *   all attempts failed before commit --> 429 / 504 / 502 ---------> DONE
+ *   client gone at any point --> cancel transfer and timers -------> DONE
+ *
+ * One function per transition: stream_handle (new request), attempt_start,
+ * on_header_line / on_headers_end, on_write (upstream data),
+ * stream_upstream_done, attempt_failed, on_timer, on_client_close, on_drain,
+ * stream_finish. A stream is freed only in stream_finish, which runs from loop
+ * callbacks (never from inside a curl callback), after both sides are done. */
+#include "worker.h"
+#include "log.h"
+#include "retry.h"
+#include "sse.h"
+
+#include <lauxlib.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <event2/buffer.h>
+
+#define MAX_ATTEMPTS 16          /* a plan longer than this is cut: 16 targets is already absurd */
+#define MAX_RETRIES 10           /* per target, whatever the policy says */
+/* Non-stream bodies up to this size are collected and sent with a
+ * Content-Length once complete, which also keeps them retryable until then;
+ * bigger ones (files, audio) are relayed chunk by chunk as they arrive. */
+#define BUFFER_CAP (4u << 20)
+
+enum { MODE_NONE, MODE_DISCARD, MODE_SSE, MODE_BUFFER, MODE_RAW };
+enum { FAIL_NONE, FAIL_STATUS, FAIL_TIMEOUT, FAIL_CONNECT, FAIL_RESET, FAIL_PROTOCOL, FAIL_ERROR_EVENT };
+enum { TIMER_NONE, TIMER_FIRST_BYTE, TIMER_IDLE, TIMER_BACKOFF };
+
+typedef struct attempt {
+    const char *provider, *model, *url, *method, *body;   /* point into the anchored plan table */
+    size_t body_len;
+    int retries;
+    int backoff_base, backoff_cap;                        /* ms */
+    int t_connect, t_first_byte, t_idle, t_total;         /* ms */
+} attempt_t;
+
+typedef struct stream {
+    worker_t *w;
+    policy_vm_t *vm;
+    http_req_t *req;             /* NULL once the client side is done */
+    void *core;                  /* request core userdata (anchored by core_ref) */
+    int core_ref, plan_ref;
+    char id[20];
+    char method[16], path[256], route[24];
+    double t_start, t_first_out; /* monotonic seconds */
+
+    attempt_t at[MAX_ATTEMPTS];
+    int n_at, cur, tries_cur, tries_total;
+    int client_stream, hide_usage;
+
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char errbuf[CURL_ERROR_SIZE];
+    int up_status, mode, fail, committed, paused;
+    long long up_clen;
+    char up_ctype[128];
+    char ra[48], ra_ms[24];      /* Retry-After, retry-after-ms of the last response */
+    struct evbuffer *up_hdrs;    /* upstream headers to forward, "Name: value\r\n" */
+    struct evbuffer *out;        /* events decoded from one upstream read */
+    struct evbuffer *body;       /* MODE_BUFFER */
+    sse_decoder_t sse;
+    int sse_ready;
+
+    struct event *timer;
+    int timer_kind;
+    double last_activity;
+    int last_fail, last_status;
+    int64_t last_retry_ms;
+    int64_t prompt_tokens, completion_tokens;
+
+    int status_sent;
+    const char *abort;
+    int finished;
+} stream_t;
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void attempt_start(stream_t *s);
+static void attempt_failed(stream_t *s, int kind);
+static void stream_finish(stream_t *s);
+
+/* ---------- replies to the client ---------- */
+
+/* The extra headers every reply of this stream carries. */
+static void reply_headers(stream_t *s, struct evbuffer *h)
+{
+    evbuffer_add_printf(h, "x-request-id: %s\r\n", s->id);
+    if (s->n_at > 0 && s->tries_total > 0) {
+        const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
+        evbuffer_add_printf(h, "x-moongate-provider: %s\r\nx-moongate-model: %s\r\nx-moongate-attempts: %d\r\n",
+                            a->provider, a->model, s->tries_total);
+    }
+}
+
+static void client_done(stream_t *s, int status)
+{
+    /* the reply has ended: http.c owns and frees the request from here on */
+    s->status_sent = status;
+    s->req = NULL;
+}
+
+/* A complete reply with Content-Length; ends the client side. */
+static void reply_full(stream_t *s, int status, const char *ctype, const char *extra,
+                       const void *body, size_t len)
+{
+    if (!s->req) return;
+    struct evbuffer *h = evbuffer_new();
+    reply_headers(s, h);
+    if (extra) evbuffer_add(h, extra, strlen(extra));
+    evbuffer_add(h, "", 1);
+    if (s->t_first_out == 0) s->t_first_out = mono();
+    http_reply(s->req, status, ctype, (const char *)evbuffer_pullup(h, -1), body, len);
+    evbuffer_free(h);
+    client_done(s, status);
+}
+
+/* OpenAI error envelope; message must be plain text without quotes issues
+ * (we escape it anyway). */
+static void reply_error(stream_t *s, int status, const char *type, const char *code,
+                        const char *extra_headers, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void reply_error(stream_t *s, int status, const char *type, const char *code,
+                        const char *extra_headers, const char *fmt, ...)
+{
+    char msg[512], body[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t n = (size_t)snprintf(body, sizeof body, "{\"error\":{\"message\":\"");
+    log_json_escape(body, &n, sizeof body - 160, msg);
+    n += (size_t)snprintf(body + n, sizeof body - n, " (request id %s)\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
+                          s->id, type, code);
+    reply_full(s, status, "application/json", extra_headers, body, n);
+}
+
+/* First byte to the client: send status and headers. */
+static void commit(stream_t *s)
+{
+    if (s->committed || !s->req) return;
+    s->committed = 1;
+    s->t_first_out = mono();
+    struct evbuffer *h = evbuffer_new();
+    reply_headers(s, h);
+    const char *ctype = s->up_ctype[0] ? s->up_ctype : NULL;
+    if (s->mode == MODE_SSE) {
+        evbuffer_add_printf(h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        ctype = "text/event-stream; charset=utf-8";
+    }
+    evbuffer_add_buffer(h, s->up_hdrs);
+    evbuffer_add(h, "", 1);
+    http_reply_start(s->req, s->up_status, ctype, (const char *)evbuffer_pullup(h, -1));
+    evbuffer_free(h);
+    s->status_sent = s->up_status;
+}
+
+/* ---------- usage accounting (no JSON decode on the hot path) ---------- */
+
+static int64_t num_after(const char *p, size_t n, const char *key)
+{
+    const char *k = memmem(p, n, key, strlen(key));
+    if (!k) return -1;
+    const char *e = p + n;
+    k += strlen(key);
+    while (k < e && (*k == ' ' || *k == ':' || *k == '\t' || *k == '\n' || *k == '\r')) k++;
+    if (k >= e || !isdigit((unsigned char)*k)) return -1;
+    int64_t v = 0;
+    while (k < e && isdigit((unsigned char)*k) && v < ((int64_t)1 << 50)) v = v * 10 + (*k++ - '0');
+    return v;
+}
+
+/* Records usage found in a JSON text (OpenAI or Anthropic names). Returns 1
+ * when a usage object with numbers was found. */
+static int usage_scan(stream_t *s, const char *p, size_t n)
+{
+    const char *u = memmem(p, n, "\"usage\"", 7);
+    if (!u) return 0;
+    size_t rest = n - (size_t)(u - p);
+    int64_t pt = num_after(u, rest, "\"prompt_tokens\"");
+    int64_t ct = num_after(u, rest, "\"completion_tokens\"");
+    if (pt < 0) pt = num_after(u, rest, "\"input_tokens\"");
+    if (ct < 0) ct = num_after(u, rest, "\"output_tokens\"");
+    if (pt < 0 && ct < 0) return 0;
+    if (pt >= 0) s->prompt_tokens = pt;
+    if (ct >= 0) s->completion_tokens = ct;
+    return 1;
+}
+
+/* ---------- upstream callbacks (called by curl, from inside curl_multi_socket_action) ---------- */
+
+/* Hop-by-hop and gateway-owned headers are not forwarded to the client. */
+static int header_forwardable(const char *name, size_t len, int sse)
+{
+    static const char *drop[] = { "connection", "keep-alive", "transfer-encoding", "content-length",
+        "content-type", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-connection",
+        "date", "server", "set-cookie", "x-request-id", "alt-svc", NULL };
+    for (int i = 0; drop[i]; i++)
+        if (strlen(drop[i]) == len && strncasecmp(name, drop[i], len) == 0) return 0;
+    if (sse && ((len == 13 && strncasecmp(name, "cache-control", 13) == 0) ||
+                (len == 17 && strncasecmp(name, "x-accel-buffering", 17) == 0)))
+        return 0;
+    return 1;
+}
+
+static void on_headers_end(stream_t *s)
+{
+    if (retry_status_retryable(s->up_status)) { s->mode = MODE_DISCARD; return; }
+    if (strncasecmp(s->up_ctype, "text/event-stream", 17) == 0) s->mode = MODE_SSE;
+    else if (s->up_clen < 0 || (unsigned long long)s->up_clen <= BUFFER_CAP) s->mode = MODE_BUFFER;
+    else s->mode = MODE_RAW;
+    if (s->mode == MODE_SSE && !s->sse_ready) {
+        sse_init(&s->sse, s->w->gw->st.sse_max_event);
+        s->sse_ready = 1;
+    }
+    /* cache-control etc. were collected before we knew the mode: filter now */
+    if (s->mode == MODE_SSE && evbuffer_get_length(s->up_hdrs)) {
+        struct evbuffer *keep = evbuffer_new();
+        char *line;
+        size_t len;
+        while ((line = evbuffer_readln(s->up_hdrs, &len, EVBUFFER_EOL_CRLF))) {
+            const char *c = strchr(line, ':');
+            if (c && header_forwardable(line, (size_t)(c - line), 1)) evbuffer_add_printf(keep, "%s\r\n", line);
+            free(line);
+        }
+        evbuffer_drain(s->up_hdrs, evbuffer_get_length(s->up_hdrs));
+        evbuffer_add_buffer(s->up_hdrs, keep);
+        evbuffer_free(keep);
+    }
+}
+
+/* curl: CURLOPT_HEADERFUNCTION, one call per header line, status lines of
+ * interim (1xx) responses included. Must return size*n to go on. */
+static size_t on_header_line(char *p, size_t size, size_t n, void *arg)
+{
+    stream_t *s = arg;
+    size_t len = size * n;
+    s->last_activity = mono();
+    if (s->timer_kind == TIMER_FIRST_BYTE) s->timer_kind = TIMER_IDLE;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', len);
+        s->up_status = sp ? atoi(sp + 1) : 0;
+        s->up_ctype[0] = 0; s->ra[0] = 0; s->ra_ms[0] = 0;
+        s->up_clen = -1;
+        evbuffer_drain(s->up_hdrs, evbuffer_get_length(s->up_hdrs));
+        return len;
+    }
+    if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        if (s->up_status >= 200) on_headers_end(s);
+        return len;
+    }
+    const char *colon = memchr(p, ':', len);
+    if (!colon) return len;
+    size_t nlen = (size_t)(colon - p);
+    const char *v = colon + 1, *e = p + len;
+    while (v < e && (*v == ' ' || *v == '\t')) v++;
+    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ')) e--;
+    size_t vlen = (size_t)(e - v);
+#define IS(h) (nlen == sizeof(h) - 1 && strncasecmp(p, h, nlen) == 0)
+    if (IS("content-type")) snprintf(s->up_ctype, sizeof s->up_ctype, "%.*s", (int)vlen, v);
+    else if (IS("content-length")) s->up_clen = strtoll(v, NULL, 10);
+    else if (IS("retry-after")) snprintf(s->ra, sizeof s->ra, "%.*s", (int)vlen, v);
+    else if (IS("retry-after-ms")) snprintf(s->ra_ms, sizeof s->ra_ms, "%.*s", (int)vlen, v);
+    else if (IS("x-request-id")) evbuffer_add_printf(s->up_hdrs, "x-upstream-request-id: %.*s\r\n", (int)vlen, v);
+#undef IS
+    if (header_forwardable(p, nlen, 0))
+        evbuffer_add_printf(s->up_hdrs, "%.*s: %.*s\r\n", (int)nlen, p, (int)vlen, v);
+    return len;
+}
+
+/* sse: one complete upstream event. Serialises it into s->out unless it must
+ * be hidden; returns non-zero to stop decoding (an error event before commit
+ * makes the attempt fail so it can be retried). */
+static int on_sse_event(const sse_event_t *ev, void *arg)
+{
+    stream_t *s = arg;
+    const char *d = ev->data;
+    size_t n = ev->data_len;
+    if (n > 7 && memmem(d, n < 64 ? n : 64, "\"error\"", 7) && !s->committed &&
+        evbuffer_get_length(s->out) == 0 && !memmem(d, n, "\"choices\"", 9)) {
+        s->fail = FAIL_ERROR_EVENT;
+        return 1;
+    }
+    if (memmem(d, n, "\"usage\"", 7) && usage_scan(s, d, n) && s->hide_usage &&
+        (memmem(d, n, "\"choices\":[]", 12) || memmem(d, n, "\"choices\": []", 13)))
+        return 0;   /* the usage chunk the client did not ask for */
+    if (ev->event_len) {
+        evbuffer_add(s->out, "event: ", 7);
+        evbuffer_add(s->out, ev->event, ev->event_len);
+        evbuffer_add(s->out, "\n", 1);
+    }
+    /* one data: line per line of data */
+    const char *p = d, *end = d + n;
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        evbuffer_add(s->out, "data: ", 6);
+        evbuffer_add(s->out, p, nl ? (size_t)(nl - p) : (size_t)(end - p));
+        evbuffer_add(s->out, "\n", 1);
+        if (!nl) break;
+        p = nl + 1;
+    }
+    evbuffer_add(s->out, "\n", 1);
+    return 0;
+}
+
+/* curl: CURLOPT_WRITEFUNCTION, body bytes of the current attempt. Returns
+ * len to go on, CURL_WRITEFUNC_PAUSE to be called again with the same bytes
+ * after unpausing (slow client), anything else to abort the transfer. Never
+ * removes the handle or frees the stream. */
+static size_t on_write(char *p, size_t size, size_t nm, void *arg)
+{
+    stream_t *s = arg;
+    size_t len = size * nm;
+    s->last_activity = mono();
+    if (s->timer_kind == TIMER_FIRST_BYTE) s->timer_kind = TIMER_IDLE;
+    if (!s->req) return 0;                      /* client gone: abort */
+    switch (s->mode) {
+    case MODE_DISCARD:
+        return len;
+    case MODE_SSE: {
+        if (s->committed && http_req_pending_output(s->req) > HTTP_OUT_HIGH_WATER) {
+            s->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        int rc = sse_feed(&s->sse, p, len, on_sse_event, NULL, s);
+        if (rc == SSE_TOO_LARGE) { s->fail = FAIL_PROTOCOL; return 0; }
+        if (rc == SSE_STOPPED) return 0;
+        if (evbuffer_get_length(s->out)) {
+            commit(s);
+            http_reply_chunk_buf(s->req, s->out);
+        }
+        return len;
+    }
+    case MODE_BUFFER:
+        if (evbuffer_get_length(s->body) + len <= BUFFER_CAP) {
+            evbuffer_add(s->body, p, len);
+            return len;
+        }
+        s->mode = MODE_RAW;                     /* too big to hold: relay from here on */
+        commit(s);
+        http_reply_chunk_buf(s->req, s->body);
+        /* fall through */
+    case MODE_RAW:
+        if (s->committed && http_req_pending_output(s->req) > HTTP_OUT_HIGH_WATER) {
+            s->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        commit(s);
+        http_reply_chunk(s->req, p, len);
+        return len;
+    default:
+        return 0;
+    }
+}
+
+/* ---------- attempts ---------- */
+
+static void timer_arm(stream_t *s, int kind, double ms)
+{
+    s->timer_kind = kind;
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((long)ms % 1000) * 1000 };
+    evtimer_add(s->timer, &tv);
+}
+
+static void easy_release(stream_t *s)
+{
+    if (!s->easy) return;
+    worker_t *w = s->w;
+    if (w->n_easy < (int)(sizeof w->easy_pool / sizeof *w->easy_pool)) {
+        curl_easy_reset(s->easy);
+        w->easy_pool[w->n_easy++] = s->easy;
+    } else {
+        curl_easy_cleanup(s->easy);
+    }
+    s->easy = NULL;
+    curl_slist_free_all(s->hdrs);
+    s->hdrs = NULL;
+}
+
+/* Builds the header list of attempt i from the anchored plan table. */
+static struct curl_slist *attempt_headers(stream_t *s, int i)
+{
+    lua_State *L = s->vm->L;
+    struct curl_slist *l = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan_ref);
+    lua_getfield(L, -1, "attempts");
+    lua_rawgeti(L, -1, i + 1);
+    lua_getfield(L, -1, "headers");
+    if (lua_istable(L, -1)) {
+        int n = (int)lua_objlen(L, -1);
+        for (int k = 1; k <= n; k++) {
+            lua_rawgeti(L, -1, k);
+            const char *h = lua_tostring(L, -1);
+            if (h) l = curl_slist_append(l, h);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 4);
+    /* no "Expect: 100-continue" round trip on large bodies */
+    l = curl_slist_append(l, "Expect:");
+    return l;
+}
+
+static void attempt_start(stream_t *s)
+{
+    worker_t *w = s->w;
+    attempt_t *a = &s->at[s->cur];
+    s->tries_total++;
+    s->up_status = 0; s->mode = MODE_NONE; s->fail = FAIL_NONE; s->paused = 0;
+    s->up_ctype[0] = 0; s->ra[0] = 0; s->ra_ms[0] = 0; s->up_clen = -1;
+    evbuffer_drain(s->up_hdrs, evbuffer_get_length(s->up_hdrs));
+    evbuffer_drain(s->body, evbuffer_get_length(s->body));
+    if (s->sse_ready) sse_reset(&s->sse);
+
+    CURL *e = w->n_easy ? w->easy_pool[--w->n_easy] : curl_easy_init();
+    if (!e) { attempt_failed(s, FAIL_CONNECT); return; }
+    s->easy = e;
+    s->hdrs = attempt_headers(s, s->cur);
+    s->errbuf[0] = 0;
+    curl_easy_setopt(e, CURLOPT_URL, a->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdrs);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)a->t_connect);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)a->t_total);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (a->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body);   /* not copied: lives in the anchored plan */
+    }
+    if (strcmp(a->method, "POST") != 0 || !a->body) {
+        if (strcmp(a->method, "GET") == 0 && !a->body) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        else curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, a->method);
+    }
+    timer_arm(s, TIMER_FIRST_BYTE, a->t_first_byte);
+    if (upstream_start(&w->up, e) != 0) { easy_release(s); attempt_failed(s, FAIL_CONNECT); }
+}
+
+/* The client gets the outcome of the last failure when nothing is left to try. */
+static void fail_final(stream_t *s)
+{
+    const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
+    s->cur = s->n_at - 1;
+    if (s->last_fail == FAIL_STATUS && s->last_status == 429) {
+        char h[64];
+        long secs = s->last_retry_ms > 0 ? (long)((s->last_retry_ms + 999) / 1000) : 1;
+        snprintf(h, sizeof h, "Retry-After: %ld\r\n", secs);
+        s->abort = "upstream_rate_limited";
+        reply_error(s, 429, "rate_limit_exceeded", "upstream_rate_limited", h,
+                    "all %d attempts were rate limited; last: %s/%s", s->tries_total, a->provider, a->model);
+    } else if (s->last_fail == FAIL_TIMEOUT) {
+        s->abort = "upstream_timeout";
+        reply_error(s, 504, "upstream_error", "upstream_timeout", NULL,
+                    "upstream timed out after %d attempts; last: %s/%s", s->tries_total, a->provider, a->model);
+    } else {
+        s->abort = "upstream_unavailable";
+        const char *why = s->last_fail == FAIL_STATUS ? "returned an error status" :
+                          s->last_fail == FAIL_CONNECT ? "could not be reached" :
+                          s->last_fail == FAIL_ERROR_EVENT ? "sent an error event" : "failed";
+        if (s->last_fail == FAIL_STATUS)
+            reply_error(s, 502, "upstream_error", "upstream_unavailable", NULL,
+                        "upstream %s (HTTP %d) after %d attempts; last: %s/%s", why, s->last_status,
+                        s->tries_total, a->provider, a->model);
+        else
+            reply_error(s, 502, "upstream_error", "upstream_unavailable", NULL,
+                        "upstream %s after %d attempts; last: %s/%s", why, s->tries_total, a->provider, a->model);
+    }
+    stream_finish(s);
+}
+
+/* Pre-commit failure of the current attempt: same target again while its
+ * retries last (after backoff or Retry-After), else the next target. */
+static void attempt_failed(stream_t *s, int kind)
+{
+    s->last_fail = kind;
+    s->last_status = s->up_status;
+    int64_t wait = -1;
+    if (kind == FAIL_STATUS)
+        wait = retry_after_parse_ms(s->ra_ms[0] ? s->ra_ms : NULL, s->ra[0] ? s->ra : NULL, time(NULL));
+    s->last_retry_ms = wait;
+    if (!s->req) { stream_finish(s); return; }
+    attempt_t *a = &s->at[s->cur];
+    int64_t cap = (int64_t)(s->w->gw->st.retry_after_cap * 1000);
+    int64_t delay = 0;
+    if (s->tries_cur < a->retries && !(wait > cap)) {
+        delay = wait >= 0 ? wait : retry_backoff_ms(a->backoff_base, a->backoff_cap, s->tries_cur, worker_rand(s->w));
+        s->tries_cur++;
+    } else {
+        s->cur++;
+        s->tries_cur = 0;
+        if (s->cur >= s->n_at) { fail_final(s); return; }
+    }
+    if (delay > 0) timer_arm(s, TIMER_BACKOFF, (double)delay);
+    else attempt_start(s);
+}
+
+/* After commit the only way out is to end the stream, in the client's dialect. */
+static void end_committed_with_error(stream_t *s, const char *code, const char *what)
+{
+    s->abort = code;
+    if (!s->req) return;
+    if (s->mode == MODE_SSE) {
+        char buf[512];
+        size_t n = (size_t)snprintf(buf, sizeof buf,
+            "data: {\"error\":{\"message\":\"%s (request id %s)\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"%s\"}}\n\n",
+            what, s->id, code);
+        http_reply_chunk(s->req, buf, n);
+        http_reply_end(s->req);
+    } else {
+        http_reply_abort(s->req);
+    }
+    client_done(s, s->status_sent);
+}
+
+/* upstream.c: the transfer of the current attempt ended (easy already removed
+ * from the multi). Also called directly when we abort it ourselves. */
+static void attempt_ended(stream_t *s, CURLcode rc)
+{
+    evtimer_del(s->timer);
+    s->timer_kind = TIMER_NONE;
+    easy_release(s);
+    if (!s->req) { stream_finish(s); return; }
+    if (s->mode == MODE_DISCARD && rc == CURLE_OK) { attempt_failed(s, FAIL_STATUS); return; }
+    if (rc != CURLE_OK || s->fail) {
+        int kind = s->fail ? s->fail :
+                   rc == CURLE_OPERATION_TIMEDOUT ? FAIL_TIMEOUT :
+                   (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) ? FAIL_CONNECT : FAIL_RESET;
+        if (!s->committed) {
+            if (s->mode == MODE_DISCARD) kind = FAIL_STATUS;
+            attempt_failed(s, kind);
+            return;
+        }
+        end_committed_with_error(s, kind == FAIL_TIMEOUT ? "upstream_timeout" :
+                                    kind == FAIL_PROTOCOL ? "upstream_error" : "upstream_reset",
+                                 kind == FAIL_TIMEOUT ? "upstream timed out mid-stream" :
+                                 kind == FAIL_PROTOCOL ? "upstream sent an invalid stream" :
+                                 "upstream connection failed mid-stream");
+        log_event(LOG_WARN, "request %s: upstream %s/%s failed after first byte: %s",
+                  s->id, s->at[s->cur].provider, s->at[s->cur].model, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+        stream_finish(s);
+        return;
+    }
+    switch (s->mode) {
+    case MODE_SSE:
+        if (!s->committed) commit(s);
+        http_reply_end(s->req);
+        client_done(s, s->up_status);
+        break;
+    case MODE_RAW:
+        commit(s);
+        http_reply_end(s->req);
+        client_done(s, s->up_status);
+        break;
+    default: {   /* MODE_BUFFER or an empty response */
+        size_t n = evbuffer_get_length(s->body);
+        const char *b = n ? (const char *)evbuffer_pullup(s->body, -1) : "";
+        if (n) usage_scan(s, b, n);
+        struct evbuffer *h = evbuffer_new();
+        evbuffer_add_buffer(h, s->up_hdrs);
+        evbuffer_add(h, "", 1);
+        reply_full(s, s->up_status ? s->up_status : 502, s->up_ctype[0] ? s->up_ctype : "application/json",
+                   (const char *)evbuffer_pullup(h, -1), b, n);
+        evbuffer_free(h);
+    }
+    }
+    stream_finish(s);
+}
+
+void stream_upstream_done(void *priv, CURL *easy, CURLcode rc)
+{
+    (void)easy;
+    attempt_ended(priv, rc);
+}
+
+/* libevent: backoff elapsed, or a first-byte / idle deadline to check. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    stream_t *s = arg;
+    (void)fd; (void)what;
+    if (s->timer_kind == TIMER_BACKOFF) { attempt_start(s); return; }
+    if (!s->easy) return;
+    const attempt_t *a = &s->at[s->cur];
+    if (s->timer_kind == TIMER_IDLE) {
+        double left = s->last_activity + a->t_idle / 1000.0 - mono();
+        if (left > 0 || s->paused) {      /* a paused stream waits on the client, not the upstream */
+            timer_arm(s, TIMER_IDLE, left > 0 ? left * 1000 + 1 : a->t_idle);
+            return;
+        }
+    }
+    upstream_cancel(&s->w->up, s->easy);
+    s->fail = FAIL_TIMEOUT;
+    attempt_ended(s, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* http.c: the client went away before the reply ended. The request is freed
+ * when we return; cancel the upstream at once. */
+static void on_client_close(http_req_t *r, void *arg)
+{
+    stream_t *s = arg;
+    (void)r;
+    s->req = NULL;
+    if (!s->abort) s->abort = "client_closed";
+    evtimer_del(s->timer);
+    if (s->easy) { upstream_cancel(&s->w->up, s->easy); easy_release(s); }
+    stream_finish(s);
+}
+
+/* http.c: the client's output buffer drained below the low watermark. */
+static void on_drain(http_req_t *r, void *arg)
+{
+    stream_t *s = arg;
+    (void)r;
+    if (s->paused && s->easy) {
+        s->paused = 0;
+        curl_easy_pause(s->easy, CURLPAUSE_CONT);   /* may call on_write right here */
+    }
+}
+
+/* ---------- start and end ---------- */
+
+static void stream_finish(stream_t *s)
+{
+    if (s->finished) return;
+    s->finished = 1;
+    worker_t *w = s->w;
+    const attempt_t *a = s->n_at ? &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1] : NULL;
+    double now = mono();
+    log_access_t la = {
+        .id = s->id, .method = s->method, .path = s->path, .route = s->route,
+        .provider = a && s->tries_total ? a->provider : NULL, .model = a && s->tries_total ? a->model : NULL,
+        .abort = s->abort, .attempts = s->tries_total, .status = s->status_sent,
+        .latency_ms = (now - s->t_start) * 1000,
+        .ttft_ms = s->t_first_out > 0 ? (s->t_first_out - s->t_start) * 1000 : -1,
+        .prompt_tokens = s->prompt_tokens, .completion_tokens = s->completion_tokens,
+    };
+    log_access(&la);
+    lua_State *L = s->vm->L;
+    if (s->vm->done_ref != LUA_NOREF) {
+        lua_createtable(L, 0, 10);
+        lua_pushstring(L, s->id); lua_setfield(L, -2, "id");
+        if (la.provider) { lua_pushstring(L, la.provider); lua_setfield(L, -2, "provider"); }
+        if (la.model) { lua_pushstring(L, la.model); lua_setfield(L, -2, "model"); }
+        lua_pushinteger(L, la.status); lua_setfield(L, -2, "status");
+        lua_pushinteger(L, la.attempts); lua_setfield(L, -2, "attempts");
+        lua_pushnumber(L, la.latency_ms); lua_setfield(L, -2, "latency_ms");
+        if (la.ttft_ms >= 0) { lua_pushnumber(L, la.ttft_ms); lua_setfield(L, -2, "ttft_ms"); }
+        if (la.prompt_tokens >= 0) { lua_pushnumber(L, (double)la.prompt_tokens); lua_setfield(L, -2, "prompt_tokens"); }
+        if (la.completion_tokens >= 0) { lua_pushnumber(L, (double)la.completion_tokens); lua_setfield(L, -2, "completion_tokens"); }
+        if (la.abort) { lua_pushstring(L, la.abort); lua_setfield(L, -2, "abort"); }
+        char err[512];
+        if (policy_call(s->vm, s->vm->done_ref, err, sizeof err) == 0) lua_pop(L, 1);
+        else log_event(LOG_ERROR, "policy on_done error (request %s, generation %d): %s", s->id, s->vm->generation, err);
+    }
+    policy_core_invalidate(s->core);
+    if (s->core_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->core_ref);
+    if (s->plan_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->plan_ref);
+    policy_vm_release(s->vm);
+    if (s->timer) event_free(s->timer);
+    if (s->sse_ready) sse_free(&s->sse);
+    evbuffer_free(s->up_hdrs);
+    evbuffer_free(s->out);
+    evbuffer_free(s->body);
+    free(s);
+    w->active--;
+    if (w->draining) worker_maybe_exit(w);
+}
+
+static int tbl_int(lua_State *L, int t, const char *k, int dflt)
+{
+    lua_getfield(L, t, k);
+    int v = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}
+
+static const char *tbl_str(lua_State *L, int t, const char *k, size_t *len)
+{
+    lua_getfield(L, t, k);
+    const char *v = lua_isstring(L, -1) ? lua_tolstring(L, -1, len) : NULL;
+    lua_pop(L, 1);   /* still anchored by the plan table */
+    return v;
+}
+
+static void health(http_req_t *req, worker_t *w)
+{
+    gateway_t *gw = w->gw;
+    char body[1400], esc[1200];
+    size_t n = 0;
+    pthread_mutex_lock(&gw->mu);
+    int gen = gw->generation;
+    if (gw->last_error[0]) log_json_escape(esc, &n, sizeof esc, gw->last_error);
+    pthread_mutex_unlock(&gw->mu);
+    esc[n] = 0;
+    int len = snprintf(body, sizeof body, "{\"status\":\"ok\",\"generation\":%d,\"last_reload_error\":%s%s%s}",
+                       gen, n ? "\"" : "null", n ? esc : "", n ? "\"" : "");
+    http_reply(req, 200, "application/json", NULL, body, (size_t)len);
+}
+
+/* http.c: a complete request arrived on worker w. */
+void stream_handle(http_req_t *req, void *arg)
+{
+    worker_t *w = arg;
+    if (strcmp(req->path, "/health") == 0 && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)) {
+        health(req, w);
+        return;
+    }
+    stream_t *s = calloc(1, sizeof *s);
+    if (!s) { http_reply(req, 503, "application/json", NULL, "{\"error\":{\"message\":\"out of memory\",\"type\":\"api_error\",\"param\":null,\"code\":null}}", 82); return; }
+    s->w = w;
+    s->req = req;
+    s->vm = w->vm;
+    policy_vm_retain(s->vm);
+    w->active++;
+    s->t_start = mono();
+    s->core_ref = s->plan_ref = LUA_NOREF;
+    s->prompt_tokens = s->completion_tokens = -1;
+    snprintf(s->id, sizeof s->id, "%08x%08x", w->id_salt, (unsigned)++w->counter);
+    snprintf(s->method, sizeof s->method, "%s", req->method);
+    snprintf(s->path, sizeof s->path, "%s", req->path);
+    s->up_hdrs = evbuffer_new();
+    s->out = evbuffer_new();
+    s->body = evbuffer_new();
+    s->timer = evtimer_new(w->base, on_timer, s);
+    http_req_set_callbacks(req, on_client_close, on_drain, s);
+
+    lua_State *L = s->vm->L;
+    s->core = policy_push_core(s->vm, req, s->id);
+    lua_pushvalue(L, -1);
+    s->core_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    char err[1024];
+    if (policy_call(s->vm, s->vm->handle_ref, err, sizeof err) != 0) {
+        char *nl = strchr(err, '\n');
+        log_event(LOG_ERROR, "policy error (request %s, generation %d): %s", s->id, s->vm->generation, err);
+        if (nl) *nl = 0;
+        s->abort = "policy_error";
+        reply_error(s, 500, "api_error", "policy_error", NULL, "the routing policy failed");
+        stream_finish(s);
+        return;
+    }
+    int t = lua_gettop(L);
+    if (!lua_istable(L, t)) {
+        lua_pop(L, 1);
+        s->abort = "policy_error";
+        log_event(LOG_ERROR, "policy error (request %s): host.handle returned no table", s->id);
+        reply_error(s, 500, "api_error", "policy_error", NULL, "the routing policy returned nothing");
+        stream_finish(s);
+        return;
+    }
+    size_t len = 0;
+    const char *kind = tbl_str(L, t, "kind", NULL);
+    const char *route = tbl_str(L, t, "endpoint", NULL);
+    snprintf(s->route, sizeof s->route, "%s", route ? route : "");
+    if (kind && strcmp(kind, "local") == 0) {
+        int status = tbl_int(L, t, "status", 200);
+        const char *ct = tbl_str(L, t, "content_type", NULL);
+        const char *hd = tbl_str(L, t, "headers", NULL);
+        const char *body = tbl_str(L, t, "body", &len);
+        if (status >= 400) {
+            lua_getfield(L, t, "abort");
+            s->abort = status >= 500 ? "policy_error" : "rejected";
+            lua_pop(L, 1);
+        }
+        reply_full(s, status, ct ? ct : "application/json", hd, body ? body : "", body ? len : 0);
+        lua_pop(L, 1);
+        stream_finish(s);
+        return;
+    }
+    s->client_stream = (lua_getfield(L, t, "stream"), lua_toboolean(L, -1));
+    lua_pop(L, 1);
+    s->hide_usage = (lua_getfield(L, t, "hide_usage"), lua_toboolean(L, -1));
+    lua_pop(L, 1);
+    lua_getfield(L, t, "attempts");
+    int at = lua_gettop(L);
+    int n = lua_istable(L, at) ? (int)lua_objlen(L, at) : 0;
+    if (n > MAX_ATTEMPTS) n = MAX_ATTEMPTS;
+    const settings_t *st = &w->gw->st;
+    (void)st;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, at, i + 1);
+        int a = lua_gettop(L);
+        attempt_t *x = &s->at[s->n_at];
+        x->provider = tbl_str(L, a, "provider", NULL);
+        x->model = tbl_str(L, a, "model", NULL);
+        x->url = tbl_str(L, a, "url", NULL);
+        x->method = tbl_str(L, a, "method", NULL);
+        x->body = tbl_str(L, a, "body", &x->body_len);
+        x->retries = tbl_int(L, a, "retries", 1);
+        if (x->retries < 0) x->retries = 0;
+        if (x->retries > MAX_RETRIES) x->retries = MAX_RETRIES;
+        x->backoff_base = tbl_int(L, a, "backoff_base", 200);
+        x->backoff_cap = tbl_int(L, a, "backoff_cap", 2000);
+        x->t_connect = tbl_int(L, a, "connect", 5000);
+        x->t_first_byte = tbl_int(L, a, "first_byte", 60000);
+        x->t_idle = tbl_int(L, a, "idle", 60000);
+        x->t_total = tbl_int(L, a, "total", 600000);
+        lua_pop(L, 1);
+        if (!x->provider || !x->model || !x->url) continue;   /* host.lua validates; be safe anyway */
+        if (!x->method) x->method = "POST";
+        s->n_at++;
+    }
+    lua_pop(L, 1);                               /* attempts */
+    s->plan_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the plan, anchoring every string above */
+    if (s->n_at == 0) {
+        s->abort = "policy_error";
+        log_event(LOG_ERROR, "policy error (request %s): plan has no usable attempt", s->id);
+        reply_error(s, 500, "api_error", "policy_error", NULL, "the routing policy returned an empty plan");
+        stream_finish(s);
+        return;
+    }
+    attempt_start(s);
+}

@@ -1,0 +1,16 @@
+/* worker.c - small per-worker helpers shared by main.c and stream.c. */
+#include "worker.h"
+
+double worker_rand(worker_t *w)
+{
+    /* xorshift64*: jitter needs speed and spread, not cryptographic quality */
+    uint64_t x = w->rng;
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    w->rng = x;
+    return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+void worker_maybe_exit(worker_t *w)
+{
+    if (w->draining && w->active == 0) event_base_loopexit(w->base, NULL);
+}

@@ -1,0 +1,55 @@
+/* worker.h - one worker thread: event loop, HTTP server, curl multi, policy VM.
+ * Nothing here is shared with other workers except through the fields marked
+ * "main thread writes", which are guarded by mu. */
+#ifndef MOONGATE_WORKER_H
+#define MOONGATE_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <curl/curl.h>
+#include "http.h"
+#include "policy.h"
+#include "upstream.h"
+
+typedef struct gateway gateway_t;
+
+typedef struct worker {
+    int index;
+    gateway_t *gw;
+    pthread_t thread;
+    struct event_base *base;
+    http_server_t *http;
+    upstream_loop_t up;
+    policy_vm_t *vm;              /* current VM; requests retain their own */
+    int listen_fd;
+    int active;                   /* streams alive on this worker */
+    int draining;
+    uint64_t counter;             /* request ids */
+    uint32_t id_salt;
+    uint64_t rng;                 /* xorshift state for jitter */
+    CURL *easy_pool[64];          /* reset easy handles kept for reuse */
+    int n_easy;
+    /* main thread writes, worker reads, under mu */
+    pthread_mutex_t mu;
+    policy_vm_t *next_vm;
+    struct event *reload_ev, *stop_ev;
+} worker_t;
+
+struct gateway {
+    const char *config_path;
+    settings_t st;
+    int n_workers;
+    worker_t *workers;
+    pthread_mutex_t mu;           /* guards generation and last_error */
+    int generation;
+    char last_error[1024];
+};
+
+/* stream.c: the HTTP handler for every request of a worker */
+void stream_handle(http_req_t *req, void *worker);
+void stream_upstream_done(void *priv, CURL *easy, CURLcode rc);
+/* main.c: called by a worker when its last stream ended while draining */
+void worker_maybe_exit(worker_t *w);
+double worker_rand(worker_t *w);
+
+#endif
