@@ -1,0 +1,169 @@
+/*
+ * mock.h - shared declarations of the mock provider (moongate-mock).
+ *
+ * The mock is a single-threaded evhttp server speaking the OpenAI wire format
+ * with faults chosen by URL (docs/internals.md section 3). Units:
+ *   main.c    flags, listener, dispatch, fault specs, stats, /_mock/ control
+ *   job.c     one reply's state machine: delays, pacing, faults, disconnects
+ *   openai.c  request parsing and every body and SSE event of the dialect
+ *   json.c    a minimal JSON scanner (top-level keys, value skipping) and escaping
+ *
+ * One `struct mock_job` exists per API request whose reply is not finished. It
+ * is the only owner of its state; the evhttp request belongs to evhttp except in
+ * the one case documented at job_on_close() in job.c.
+ */
+#ifndef MOCK_H
+#define MOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+struct evbuffer;
+
+/* ---- json.c ------------------------------------------------------------ */
+
+/* Called once per top-level member of an object. `key` is the raw key text
+ * (between the quotes, escapes untouched); [val, vend) is the raw value text.
+ * Return non-zero to stop the walk early. */
+typedef int (*mjson_member_cb)(const char *key, size_t klen, const char *val,
+                               const char *vend, void *ud);
+
+/* Walks the object starting at the first non-blank byte of [p, end) and calls
+ * cb for each member. Returns 0 when the object is well formed (as far as a
+ * structural scan can tell), -1 otherwise. Nested values are skipped, not
+ * validated in depth. */
+int mjson_object(const char *p, const char *end, mjson_member_cb cb, void *ud);
+
+/* Calls cb for each element of the array at the first non-blank byte of
+ * [p, end), [v, ve) being the raw element. Stops early (returning 0) when cb
+ * returns non-zero; -1 when the array is malformed. */
+typedef int (*mjson_elem_cb)(const char *v, const char *ve, void *ud);
+int mjson_array(const char *p, const char *end, mjson_elem_cb cb, void *ud);
+
+/* Returns a pointer just past the value starting at p (after blanks), or NULL
+ * when the value is malformed or runs past end. */
+const char *mjson_skip_value(const char *p, const char *end);
+
+/* Skips JSON blanks. */
+const char *mjson_ws(const char *p, const char *end);
+
+/* True when [val, vend) is exactly the literal/string given (string includes
+ * its quotes, e.g. "\"none\""). */
+int mjson_is(const char *val, const char *vend, const char *lit);
+
+/* Appends [s, s+n) to out as the inside of a JSON string: quotes, backslashes
+ * and control bytes escaped, invalid UTF-8 bytes replaced by U+FFFD. */
+void mjson_escape(struct evbuffer *out, const char *s, size_t n);
+
+/* ---- faults (parsed from /f/<spec>/...) -------------------------------- */
+
+struct mock_fault {
+    int status;         /* 0 = none; else answer this status with an error body */
+    int fail_first;     /* 0 = faults always apply; K = only the first K requests */
+    int retry_after;    /* -1 = no header; seconds for Retry-After */
+    int retry_after_ms; /* -1 = no header; retry-after-ms */
+    int first_byte_ms;  /* delay before the status line */
+    int stall;          /* never answer */
+    int pace_ms;        /* delay between SSE content events */
+    int events;         /* -1 = default (one per word of the sentence) */
+    int reset_after;    /* -1 = off; close the socket after N content events */
+    int stall_after;    /* -1 = off; stop sending after N content events */
+    int malformed;      /* broken SSE frame after the first content event */
+    int bad_json;       /* 200 with an invalid JSON body */
+    int error_event;    /* -1 = off; error event after N content events */
+    int crlf, cr;       /* SSE line endings */
+    int body_kb;        /* non-stream body padding, KiB */
+};
+
+/* ---- openai.c ------------------------------------------------------------ */
+
+enum mock_endpoint {
+    MOCK_EP_CHAT,
+    MOCK_EP_COMPLETIONS,
+    MOCK_EP_EMBEDDINGS,
+    MOCK_EP_MODELS,
+    MOCK_EP_MODEL_ONE,   /* GET /v1/models/{id} */
+    MOCK_EP_NOT_FOUND,
+    MOCK_EP_BAD_METHOD,
+};
+
+enum mock_phase {
+    MOCK_PH_WAIT_FIRST_BYTE, /* first_byte_ms timer armed */
+    MOCK_PH_STALLED,         /* stall / stall_after: waiting for the client to leave */
+    MOCK_PH_STREAMING,       /* SSE events paced by the timer */
+    MOCK_PH_RESETTING,       /* waiting for the output to drain, then close */
+};
+
+/* Everything the reply needs, copied out of the request at arrival so that the
+ * request body is no longer needed after mock_job_new(). */
+struct mock_job {
+    struct evhttp_request *req;        /* evhttp's; see mock_job_on_close() */
+    struct evhttp_connection *evcon;   /* set while a close callback is installed */
+    struct event *timer;               /* lazily created; pacing and delays */
+    struct mock_fault f;
+    enum mock_endpoint ep;
+    enum mock_phase phase;
+    unsigned long long seq;            /* id suffix */
+    long long created;
+    /* parsed request */
+    int invalid_json, stream, include_usage, tool_call;
+    int n_inputs;                      /* embeddings */
+    long prompt_tokens;
+    char *model;                       /* raw JSON string contents, owned; NULL if absent */
+    char *tool;                        /* raw first function name, owned */
+    char *path_id;                     /* /v1/models/{id}, owned */
+    /* streaming */
+    int total;                         /* content events to send */
+    int sent;                          /* content events sent */
+    int malformed_done;
+    int reset_polls;
+    const char *eol;                   /* "\n", "\r\n" or "\r" */
+};
+
+/* job.c: the reply's state machine. */
+struct mock_job *mock_job_new(struct evhttp_request *req, enum mock_endpoint ep,
+                              const struct mock_fault *f, int faults_on,
+                              const char *path_id);
+/* Starts (or, after first_byte_ms / stall, schedules) the reply. The job frees
+ * itself when the reply ends or the client goes away. */
+void mock_job_run(struct mock_job *job);
+
+/* openai.c: the bytes. */
+/* Fills model/stream/include_usage/tool/n_inputs/prompt_tokens/total from the
+ * body (chat, completions, embeddings only); sets invalid_json on a bad body. */
+void openai_parse(struct mock_job *job, struct evhttp_request *req);
+/* Sends the non-stream reply or the request's error and returns 1; returns 0
+ * (nothing sent) when the request wants a stream. */
+int openai_reply(struct mock_job *job);
+void openai_reply_status(struct mock_job *job);   /* the status= fault */
+void openai_reply_bad_json(struct mock_job *job); /* the bad_json= fault */
+/* SSE events, appended to b (one event each; role and usage may add nothing). */
+void openai_sse_role(struct mock_job *job, struct evbuffer *b);
+void openai_sse_content(struct mock_job *job, struct evbuffer *b, int i);
+void openai_sse_finish(struct mock_job *job, struct evbuffer *b);
+void openai_sse_usage(struct mock_job *job, struct evbuffer *b);
+void openai_sse_done(struct mock_job *job, struct evbuffer *b);
+void openai_sse_error(struct mock_job *job, struct evbuffer *b);
+void openai_sse_malformed(struct mock_job *job, struct evbuffer *b);
+/* An OpenAI error envelope with this status (also used by main.c). */
+void mock_send_error(struct evhttp_request *req, int status, const char *type,
+                     const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* ---- main.c (shared state) ------------------------------------------------ */
+
+struct mock_stats {
+    unsigned long long requests, active, completed, cancelled;
+};
+extern struct mock_stats mock_stats;
+extern struct event_base *mock_base;
+extern int mock_verbose;
+
+/* Book-keeping hooks called by openai.c when a job ends. */
+void mock_job_completed(struct mock_job *job);
+void mock_job_cancelled(struct mock_job *job);
+
+#endif
