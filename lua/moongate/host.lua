@@ -1,0 +1,295 @@
+-- moongate.host: the entry points the C side calls (internals.md section 1).
+--
+-- Owns: one loaded gateway (config + provider modules + sandboxed policy) and
+-- the per-request path: classify the request, answer the local endpoints
+-- (/v1/models, 404, 405), run the policy's route(req), and compile its plan
+-- into the attempts C executes (URL, headers, body, millisecond timeouts).
+--
+-- C calls, per VM: host.load(config_path) once, host.handle(core) per request,
+-- host.done(summary) after each request when the policy has on_done.
+-- moongate.testing builds more instances with host.new for specs.
+--
+-- host.handle runs for every request, so the work is precomputed at load
+-- (models bodies, header arrays, URLs, millisecond values per provider), the
+-- body is decoded at most once (req:json() caches) and only scanned when an
+-- edit is needed.
+local config = require("moongate.config")
+local sandbox = require("moongate.sandbox")
+local Request = require("moongate.request")
+local errors = require("moongate.errors")
+local json = require("moongate.json")
+
+local type, error, xpcall, tostring, ipairs, pairs, floor, concat =
+  type, error, xpcall, tostring, ipairs, pairs, math.floor, table.concat
+local encode, reply = json.encode, errors.reply
+local classify, METHODS = Request.classify, Request.METHODS
+
+local host = {}
+local Host = {}
+Host.__index = Host
+
+local function ms(seconds) return floor(seconds * 1000 + 0.5) end
+
+-- Per-provider millisecond values, precomputed once.
+local function provider_ms(P)
+  local t = P.timeouts
+  return {
+    connect = ms(t.connect), first_byte = ms(t.first_byte), idle = ms(t.idle), total = ms(t.total),
+    backoff_base = ms(P.backoff.base), backoff_cap = ms(P.backoff.cap),
+  }
+end
+
+-- The error handler of the policy call: keeps (or adds) the policy's
+-- file:line, so an error raised in trusted code on the policy's behalf still
+-- names the policy line that caused it.
+local function policy_handler(source)
+  return function(err)
+    local msg = type(err) == "string" and err or tostring(err)
+    for level = 2, 64 do
+      local info = debug.getinfo(level, "Sl")
+      if not info then break end
+      if info.source == source and info.currentline and info.currentline > 0 then
+        local where = info.short_src .. ":" .. info.currentline .. ":"
+        if msg:sub(1, #where) ~= where then msg = where .. " " .. msg end
+        break
+      end
+    end
+    return msg
+  end
+end
+
+-- Calls a policy hook; errors propagate (C turns them into a 500 and logs
+-- them) with the policy's file:line in the message.
+local function call_policy(self, fn, ...)
+  local ok, a, b, c, d, e = xpcall(fn, self.handler, ...)
+  if not ok then error(a, 0) end
+  return a, b, c, d, e
+end
+
+local function model_entry(id, owner)
+  return '{"id":' .. encode(id) .. ',"object":"model","created":0,"owned_by":' .. encode(owner) .. "}"
+end
+
+local function model_list(entries)
+  return '{"object":"list","data":[' .. concat(entries, ",") .. "]}"
+end
+
+-- Precomputes every /v1/models answer.
+local function build_models(cfg)
+  local all, by_vendor, one = {}, {}, {}
+  for _, m in ipairs(cfg.model_ids) do
+    local owner = cfg.model_providers[m][1].name
+    local e = model_entry(m, owner)
+    all[#all + 1] = e
+    one[m] = e
+  end
+  for _, a in ipairs(cfg.alias_names) do
+    if not one[a] then
+      local e = model_entry(a, "moongate")
+      all[#all + 1] = e
+      one[a] = e
+    end
+  end
+  for _, name in ipairs(cfg.enabled) do
+    local P = cfg.providers[name]
+    local list = {}
+    for _, m in ipairs(P.models) do
+      list[#list + 1] = model_entry(m, name)
+      local q = name .. "/" .. m
+      if not one[q] then one[q] = model_entry(q, name) end
+    end
+    by_vendor[name] = model_list(list)
+  end
+  return { all = model_list(all), by_vendor = by_vendor, one = one }
+end
+
+--- host.new(config_src [, opts]) -> a loaded gateway instance.
+-- config_src: a config file path or a config table. opts: getenv (env() and
+-- os.getenv for the policy), policy (path overriding config.policy), root.
+function host.new(src, opts)
+  opts = opts or {}
+  local cfg = config.load(src, { getenv = opts.getenv, policy = opts.policy, root = opts.root })
+  local hooks = sandbox.load(cfg.policy, { getenv = opts.getenv })
+  local self = setmetatable({
+    config = cfg,
+    hooks = hooks,
+    route_fn = hooks.route,
+    handler = policy_handler("@" .. cfg.policy),
+    models = build_models(cfg),
+  }, Host)
+  for _, name in ipairs(cfg.enabled) do
+    local P = cfg.providers[name]
+    P.ms = provider_ms(P)
+  end
+  if hooks.init then call_policy(self, hooks.init, cfg) end
+
+  local settings = { listen = cfg.listen, workers = cfg.workers, log = cfg.log, has_on_done = hooks.on_done ~= nil }
+  for _, k in ipairs(config.C_NUMBERS) do
+    if cfg[k] ~= nil then settings[k] = cfg[k] end
+  end
+  self.settings = settings
+  return self
+end
+
+local function invalid(msg)
+  error("policy returned invalid plan: " .. msg, 0)
+end
+
+-- Applies per-attempt overrides (seconds in the policy, milliseconds for C).
+local function override(at, a, i, cfg)
+  local where = "attempt " .. i
+  if a.retries ~= nil then
+    if type(a.retries) ~= "number" or a.retries < 0 or a.retries ~= floor(a.retries) then
+      invalid(where .. ": retries must be a non-negative integer")
+    end
+    at.retries = a.retries
+  end
+  if a.timeouts ~= nil then
+    local ok, t = pcall(config.check_timeouts, a.timeouts, where .. ".timeouts", cfg.providers[at.provider].timeouts)
+    if not ok then invalid(t) end
+    at.connect, at.first_byte, at.idle, at.total = ms(t.connect), ms(t.first_byte), ms(t.idle), ms(t.total)
+  end
+  if a.backoff ~= nil then
+    local ok, b = pcall(config.check_backoff, a.backoff, where .. ".backoff", cfg.providers[at.provider].backoff)
+    if not ok then invalid(b) end
+    at.backoff_base, at.backoff_cap = ms(b.base), ms(b.cap)
+  end
+end
+
+--- Host:compile(req, plan) -> proxy plan for C (raises "policy returned invalid plan: ...").
+function Host:compile(req, plan)
+  if type(plan) ~= "table" or plan[1] == nil then
+    invalid("route must return a non-empty array of attempts, or nil, status, message")
+  end
+  local cfg = self.config
+  local providers = cfg.providers
+  local ep = req.endpoint
+  local stream, hide_usage = false, false
+  local j = req:json()
+  if type(j) == "table" then
+    stream = j.stream == true
+    if stream and (ep == "chat" or ep == "completions") then
+      local so = j.stream_options
+      hide_usage = not (type(so) == "table" and so.include_usage == true)
+    end
+  end
+  local shared = { endpoint = ep, stream = stream, hide_usage = hide_usage }
+  local method = req.method
+  local attempts = {}
+  for i = 1, #plan do
+    local a = plan[i]
+    if type(a) ~= "table" then invalid("attempt " .. i .. ": must be a table {provider=, model=}") end
+    local pname, model = a.provider, a.model
+    local P = type(pname) == "string" and providers[pname]
+    if not P then invalid("attempt " .. i .. ": unknown provider '" .. tostring(pname) .. "'") end
+    if not P.enabled then invalid("attempt " .. i .. ": provider '" .. pname .. "' is not enabled (no api_key)") end
+    if type(model) ~= "string" or (model == "" and ep ~= "passthrough") then
+      invalid("attempt " .. i .. ": model must be a non-empty string")
+    end
+    local url, headers, body = P.module.build(P, model, req, shared)
+    local m = P.ms
+    local at = {
+      provider = pname, model = model, url = url, method = method, headers = headers, body = body,
+      retries = P.retries, backoff_base = m.backoff_base, backoff_cap = m.backoff_cap,
+      connect = m.connect, first_byte = m.first_byte, idle = m.idle, total = m.total,
+    }
+    if a.retries ~= nil or a.timeouts ~= nil or a.backoff ~= nil then override(at, a, i, cfg) end
+    attempts[i] = at
+  end
+  return { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = "openai", attempts = attempts }
+end
+
+-- GET /v1/models and /v1/models/{id}, answered locally.
+function Host:list_models(core, path)
+  local id = core.id
+  local M = self.models
+  if path == "/v1/models" then
+    local vendor = Request.parse_query(core.query).vendor
+    if vendor == nil or vendor == "" then
+      return { kind = "local", status = 200, content_type = "application/json", body = M.all }
+    end
+    local body = M.by_vendor[vendor]
+    if not body then
+      return reply(404, "vendor '" .. vendor .. "' not found; available vendors: " .. concat(self.config.enabled, ", "),
+        id, "vendor_not_found", "vendor")
+    end
+    return { kind = "local", status = 200, content_type = "application/json", body = body }
+  end
+  local mid = Request.url_decode(path:sub(12))
+  local body = M.one[mid]
+  if not body then
+    return reply(404, "model '" .. mid .. "' not found; available: " .. self.config.available, id, "model_not_found", "model")
+  end
+  return { kind = "local", status = 200, content_type = "application/json", body = body }
+end
+
+--- Host:handle(core) -> local reply or proxy plan (internals.md section 1).
+-- Client mistakes become local replies; policy errors and invalid plans raise.
+function Host:handle(core)
+  local path = core.path
+  local ep = classify(path)
+  if ep == nil then
+    return reply(404, "unknown path " .. path .. " (the API is under /v1/)", core.id, "not_found")
+  end
+  local want = METHODS[ep]
+  if want and core.method ~= want then
+    local r = reply(405, "method " .. tostring(core.method) .. " not allowed on " .. path .. "; use " .. want,
+      core.id, "method_not_allowed", nil, "Allow: " .. want .. "\r\n")
+    r.endpoint = ep
+    return r
+  end
+  if ep == "models" then
+    local r = self:list_models(core, path)
+    r.endpoint = "models"
+    return r
+  end
+
+  local req = Request.new(core, self.config)
+  local plan, status, message, code, param = call_policy(self, self.route_fn, req)
+  if plan == nil then
+    if type(status) ~= "number" or status < 400 or status > 599 or status ~= floor(status) then
+      invalid("route returned nil without an HTTP error status (400-599), got " .. tostring(status))
+    end
+    if message ~= nil and type(message) ~= "string" then message = tostring(message) end
+    local r = reply(status, message or "request rejected by policy", req.id,
+      type(code) == "string" and code or nil, type(param) == "string" and param or nil)
+    r.endpoint = ep
+    return r
+  end
+  return self:compile(req, plan)
+end
+
+--- Host:route(req) -> what the policy's route returned (errors keep the policy's file:line).
+function Host:route(req)
+  return call_policy(self, self.route_fn, req)
+end
+
+--- Host:done(summary): the policy's on_done, unprotected (C protects the call).
+function Host:done(summary)
+  local f = self.hooks.on_done
+  if f then return f(summary) end
+end
+
+-- The instance C drives (one per VM).
+local current
+
+--- host.load(config_path) -> settings table for C (see internals.md 1).
+function host.load(path)
+  current = host.new(path)
+  return current.settings
+end
+
+--- host.handle(core) -> local reply | proxy plan
+function host.handle(core)
+  return current:handle(core)
+end
+
+--- host.done(summary)
+function host.done(summary)
+  return current:done(summary)
+end
+
+--- host.current() -> the instance loaded by host.load (nil before).
+function host.current() return current end
+
+return host

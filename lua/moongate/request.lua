@@ -1,0 +1,256 @@
+-- moongate.request: the `req` object policies see (internals.md section 2).
+--
+-- Owns: the policy-facing view of one request over the C `core` userdata (or
+-- the fake core of moongate.testing): copied fields, header/query access, the
+-- decoded body (cjson, once, cached), and the pending body edits. Edits are
+-- recorded, never applied to a decoded table: the host splices them into the
+-- client's raw bytes (moongate.json), so whatever the policy did not touch
+-- reaches the upstream byte for byte, and an unedited body is the very same
+-- string.
+local json = require("moongate.json")
+
+local type, pairs, ipairs, setmetatable, tostring, error, pcall =
+  type, pairs, ipairs, setmetatable, tostring, error, pcall
+local char, gsub, find, sub, tonumber = string.char, string.gsub, string.find, string.sub, tonumber
+local jdecode, jencode = json.decode, json.encode
+
+local Request = {}
+Request.__index = Request
+
+-- Endpoint by exact path; anything else under /v1/ is "passthrough".
+local ENDPOINTS = {
+  ["/v1/chat/completions"] = "chat",
+  ["/v1/completions"] = "completions",
+  ["/v1/embeddings"] = "embeddings",
+  ["/v1/models"] = "models",
+}
+-- The method each local/known endpoint accepts (405 otherwise).
+Request.METHODS = { chat = "POST", completions = "POST", embeddings = "POST", models = "GET" }
+
+--- Request.classify(path) -> endpoint name | nil (not an API path: local 404)
+function Request.classify(path)
+  local ep = ENDPOINTS[path]
+  if ep then return ep end
+  if sub(path, 1, 11) == "/v1/models/" and #path > 11 then return "models" end
+  if sub(path, 1, 4) == "/v1/" and #path > 4 then return "passthrough" end
+  return nil
+end
+
+local function hex_char(h) return char(tonumber(h, 16)) end
+
+--- Request.url_decode(s): %XX and '+' (form encoding) decoded.
+function Request.url_decode(s)
+  s = gsub(s, "+", " ")
+  return (gsub(s, "%%(%x%x)", hex_char))
+end
+
+--- Request.parse_query(q) -> { name = first value } (URL-decoded)
+function Request.parse_query(q)
+  local args = {}
+  if q == nil or q == "" then return args end
+  for pair in q:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=(.*)$")
+    if not k then k, v = pair, "" end
+    k = Request.url_decode(k)
+    if args[k] == nil then args[k] = Request.url_decode(v) end
+  end
+  return args
+end
+
+--- Request.new(core, config) -> req
+-- `config` is the normalized config (moongate.config); it may be nil for
+-- requests built outside a gateway (tests).
+function Request.new(core, cfg)
+  local path = core.path
+  return setmetatable({
+    id = core.id,
+    method = core.method,
+    path = path,
+    query = core.query or "",
+    client = core.client,
+    endpoint = Request.classify(path),
+    ctx = {},
+    _core = core,
+    _config = cfg,
+    -- lazily filled: _raw (body), _json / _json_err, _args, _edits, _order, _scan
+  }, Request)
+end
+
+--- req:header(name) -> first value (case-insensitive) | nil
+function Request:header(name)
+  return self._core:header(name)
+end
+
+--- req:headers() -> array of {name, value}
+function Request:headers()
+  return self._core:headers()
+end
+
+--- req:arg(name) -> URL-decoded query argument | nil
+function Request:arg(name)
+  local args = self._args
+  if not args then
+    args = Request.parse_query(self.query)
+    self._args = args
+  end
+  return args[name]
+end
+
+--- req:body() -> the client's raw body ("" if none), as received.
+function Request:body()
+  local raw = self._raw
+  if raw == nil then
+    raw = self._core:body() or ""
+    self._raw = raw
+  end
+  return raw
+end
+
+--- req:json() -> decoded body | nil, err (decoded once; edits made with
+-- set_field/remove_field/remove_tools are mirrored into this table).
+function Request:json()
+  local j = self._json
+  if j ~= nil then return j end
+  if self._json_err then return nil, self._json_err end
+  local raw = self:body()
+  if raw == "" then
+    self._json_err = "empty body"
+    return nil, self._json_err
+  end
+  local ok, v = pcall(jdecode, raw)
+  if not ok then
+    self._json_err = tostring(v)
+    return nil, self._json_err
+  end
+  self._json = v
+  return v
+end
+
+-- The raw scan of the body object, computed once (nil, err if not an object).
+function Request:_scan_body()
+  local s = self._scan
+  if s then return s end
+  local err
+  s, err = json.scan(self:body())
+  if not s then return nil, err end
+  self._scan = s
+  return s
+end
+
+-- Records one edit: raw JSON text, or false to remove.
+local function record(self, key, raw)
+  local s, err = self:_scan_body()
+  if not s then return nil, "body is not a JSON object: " .. tostring(err) end
+  local edits = self._edits
+  if not edits then
+    edits = {}
+    self._edits, self._order = edits, {}
+  end
+  if edits[key] == nil then
+    local order = self._order
+    order[#order + 1] = key
+  end
+  edits[key] = raw
+  return true
+end
+
+--- req:set_field(key, value) -> true | nil, err
+-- Sets a top-level member; value is a Lua value encoded by moongate.json
+-- (mark empty arrays with json.empty_array). Raises on a bad key.
+function Request:set_field(key, value)
+  if type(key) ~= "string" then error("set_field: key must be a string", 2) end
+  local ok, raw = pcall(jencode, value)
+  if not ok then error("set_field: " .. tostring(raw), 2) end
+  local r, err = record(self, key, raw)
+  if not r then return nil, err end
+  local j = self:json()
+  if type(j) == "table" then j[key] = value end
+  return true
+end
+
+--- req:remove_field(key) -> true | nil, err
+function Request:remove_field(key)
+  if type(key) ~= "string" then error("remove_field: key must be a string", 2) end
+  local r, err = record(self, key, false)
+  if not r then return nil, err end
+  local j = self:json()
+  if type(j) == "table" then j[key] = nil end
+  return true
+end
+
+-- The current raw text of a top-level member, edits included (nil if absent/removed).
+function Request:_raw_field(key)
+  local edits = self._edits
+  if edits and edits[key] ~= nil then return edits[key] or nil end
+  local s = self:_scan_body()
+  if not s then return nil end
+  return json.get_raw(self:body(), key, s)
+end
+
+local function tool_name(t)
+  if type(t) ~= "table" then return nil end
+  local f = t["function"]
+  if type(f) == "table" and type(f.name) == "string" then return f.name end
+  if type(t.name) == "string" then return t.name end -- flat tools (Responses API)
+  return nil
+end
+
+--- req:remove_tools(names) -> number of tools removed | nil, err
+-- names: an array of tool names or a set { name = true }. Tools are matched by
+-- `function.name` (or a top-level `name` for flat tools). When no tool
+-- remains, `tools` and `tool_choice` are removed.
+function Request:remove_tools(names)
+  if type(names) ~= "table" then error("remove_tools: names must be a table", 2) end
+  local deny = {}
+  for k, v in pairs(names) do
+    if type(k) == "number" then deny[v] = true elseif v then deny[k] = true end
+  end
+  local j, err = self:json()
+  if type(j) ~= "table" then return nil, "body is not a JSON object: " .. tostring(err) end
+  local tools = j.tools
+  if type(tools) ~= "table" then return 0 end
+  local raw_tools = self:_raw_field("tools")
+  local items = raw_tools and json.array_items(raw_tools)
+  if not items or #items ~= #tools then return nil, "tools is not an array" end
+  local kept_raw, kept, removed = {}, setmetatable({}, json.array_mt), 0
+  for i, t in ipairs(tools) do
+    local name = tool_name(t)
+    if name and deny[name] then
+      removed = removed + 1
+    else
+      kept_raw[#kept_raw + 1] = items[i]
+      kept[#kept + 1] = t
+    end
+  end
+  if removed == 0 then return 0 end
+  if #kept_raw == 0 then
+    record(self, "tools", false)
+    record(self, "tool_choice", false)
+    j.tools, j.tool_choice = nil, nil
+  else
+    record(self, "tools", "[" .. table.concat(kept_raw, ",") .. "]")
+    j.tools = kept
+  end
+  return removed
+end
+
+--- req:_final_body([extra, extra_order]) -> the raw body with the policy's
+-- edits (and optional extra edits, which win) applied; the same string object
+-- when nothing changed. Internal: used by the host and provider modules.
+function Request:_final_body(extra, extra_order)
+  local edits = self._edits
+  local raw = self:body()
+  if not edits and not extra then return raw end
+  local s = self:_scan_body()
+  if not s then return raw end
+  if not extra then return json.apply(raw, s, edits, self._order) end
+  if not edits then return json.apply(raw, s, extra, extra_order) end
+  local merged, order = {}, {}
+  for k, v in pairs(edits) do merged[k] = v end
+  for k, v in pairs(extra) do merged[k] = v end
+  for _, k in ipairs(self._order) do order[#order + 1] = k end
+  for _, k in ipairs(extra_order) do order[#order + 1] = k end
+  return json.apply(raw, s, merged, order)
+end
+
+return Request

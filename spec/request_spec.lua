@@ -1,0 +1,138 @@
+-- moongate.request: the policy-facing req over a (fake) core.
+local t = require("moongate.testing")
+local json = require("moongate.json")
+
+local function req_with(body, extra)
+  local spec = { method = "POST", path = "/v1/chat/completions", body = body }
+  for k, v in pairs(extra or {}) do spec[k] = v end
+  return t.fake_request(spec)
+end
+
+describe("moongate.request", function()
+  it("copies the core fields and classifies the endpoint", function()
+    local req = t.fake_request{ id = "r1", method = "POST", path = "/v1/embeddings", query = "a=1", client = "1.2.3.4:5" }
+    assert.are.equal("r1", req.id)
+    assert.are.equal("POST", req.method)
+    assert.are.equal("/v1/embeddings", req.path)
+    assert.are.equal("a=1", req.query)
+    assert.are.equal("1.2.3.4:5", req.client)
+    assert.are.equal("embeddings", req.endpoint)
+    assert.are.same({}, req.ctx)
+    assert.are.equal("chat", t.fake_request{ path = "/v1/chat/completions" }.endpoint)
+    assert.are.equal("completions", t.fake_request{ path = "/v1/completions" }.endpoint)
+    assert.are.equal("models", t.fake_request{ path = "/v1/models/gpt-4o" }.endpoint)
+    assert.are.equal("passthrough", t.fake_request{ path = "/v1/responses" }.endpoint)
+    assert.is_nil(t.fake_request{ path = "/health" }.endpoint)
+  end)
+
+  it("reads headers case-insensitively and URL-decodes query args", function()
+    local req = t.fake_request{ headers = { ["X-Team"] = "blue" }, query = "vendor=a%2Fb&q=x+y&vendor=second&flag" }
+    assert.are.equal("blue", req:header("x-team"))
+    assert.are.equal("blue", req:header("X-TEAM"))
+    assert.is_nil(req:header("x-other"))
+    assert.are.equal("a/b", req:arg("vendor"))
+    assert.are.equal("x y", req:arg("q"))
+    assert.are.equal("", req:arg("flag"))
+    assert.is_nil(req:arg("none"))
+  end)
+
+  it("decodes the body once and caches it", function()
+    local req = req_with('{"model":"m","messages":[]}')
+    local j1 = req:json()
+    assert.are.equal("m", j1.model)
+    assert.are.equal(j1, req:json())
+  end)
+
+  it("returns nil, err for a body that is not JSON", function()
+    local j, err = req_with("not json"):json()
+    assert.is_nil(j)
+    assert.is_string(err)
+    j, err = req_with(""):json()
+    assert.is_nil(j)
+    assert.are.equal("empty body", err)
+    assert.is_nil(req_with('{"a":NaN}'):json())
+  end)
+
+  it("gives back the identical body when nothing was edited", function()
+    local raw = '{"model":"m", "tools":[], "n":12345678901234567890}'
+    local req = req_with(raw)
+    req:json()
+    assert.are.equal(raw, req:_final_body())
+    assert.are.equal(raw, req:body())
+  end)
+
+  it("set_field edits the raw body and mirrors into json()", function()
+    local raw = '{"model":"m","tools":[],"meta":{},"n":12345678901234567890,"max_tokens":9000}'
+    local req = req_with(raw)
+    assert.is_true(req:set_field("max_tokens", 100))
+    assert.is_true(req:set_field("extra", { list = json.empty_array }))
+    assert.are.equal(100, req:json().max_tokens)
+    assert.are.equal(
+      '{"model":"m","tools":[],"meta":{},"n":12345678901234567890,"max_tokens":100,"extra":{"list":[]}}',
+      req:_final_body())
+    assert.are.equal(raw, req:body())
+  end)
+
+  it("remove_field removes and mirrors", function()
+    local req = req_with('{"a":1,"b":2}')
+    assert.is_true(req:remove_field("a"))
+    assert.is_nil(req:json().a)
+    assert.are.equal('{"b":2}', req:_final_body())
+  end)
+
+  it("the last edit of a key wins", function()
+    local req = req_with('{"a":1}')
+    req:remove_field("a")
+    req:set_field("a", 5)
+    assert.are.equal('{"a":5}', req:_final_body())
+  end)
+
+  it("edits fail softly on a non-object body and raise on caller mistakes", function()
+    local req = req_with("[1,2]")
+    local ok, err = req:set_field("a", 1)
+    assert.is_nil(ok)
+    assert.matches("not a JSON object", err)
+    assert.has_error(function() req_with("{}"):set_field(1, 2) end, "set_field: key must be a string")
+    assert.has_error(function() req_with("{}"):set_field("f", print) end)
+    assert.has_error(function() req_with("{}"):remove_tools("x") end)
+  end)
+
+  describe("remove_tools", function()
+    local body = '{"model":"m","tools":[{"type":"function","function":{"name":"shell","parameters":{"x":[]}}},'
+      .. ' {"type":"function","function":{"name":"search","parameters":{}}}],"tool_choice":"auto","seed":12345678901234567890}'
+
+    it("drops tools by function name and keeps the others byte for byte", function()
+      local req = req_with(body)
+      assert.are.equal(1, req:remove_tools({ "shell" }))
+      assert.are.equal('{"model":"m","tools":[{"type":"function","function":{"name":"search","parameters":{}}}],'
+        .. '"tool_choice":"auto","seed":12345678901234567890}', req:_final_body())
+      assert.are.equal(1, #req:json().tools)
+      assert.are.equal("search", req:json().tools[1]["function"].name)
+    end)
+
+    it("removes tools and tool_choice when none remain (set form of names)", function()
+      local req = req_with(body)
+      assert.are.equal(2, req:remove_tools({ shell = true, search = true }))
+      assert.are.equal('{"model":"m","seed":12345678901234567890}', req:_final_body())
+      assert.is_nil(req:json().tool_choice)
+    end)
+
+    it("matches flat tools by name and leaves bodies without matches untouched", function()
+      local req = req_with('{"tools":[{"type":"function","name":"shell"},{"type":"web_search"}]}')
+      assert.are.equal(1, req:remove_tools({ "shell" }))
+      assert.are.equal('{"tools":[{"type":"web_search"}]}', req:_final_body())
+      local raw = '{"tools":[{"type":"function","function":{"name":"ok"}}]}'
+      req = req_with(raw)
+      assert.are.equal(0, req:remove_tools({ "shell" }))
+      assert.are.equal(raw, req:_final_body())
+      assert.are.equal(0, req_with('{"model":"m"}'):remove_tools({ "x" }))
+    end)
+  end)
+
+  it("raises 'request finished' once the core is finished", function()
+    local core = t.fake_core{ headers = { a = "b" } }
+    local req = require("moongate.request").new(core, nil)
+    core:finish()
+    assert.has_error(function() req:header("a") end, "request finished")
+  end)
+end)
