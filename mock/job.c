@@ -235,6 +235,16 @@ static int fault_due(const struct mock_job *job, int n)
     return n >= 0 && (job->sent >= n || job->sent >= job->total);
 }
 
+/* Bytes queued for the client in user space. 256 KiB is well above one
+ * socket buffer, so a fast reader never waits on this check. */
+#define MOCK_OUT_HIGH_WATER (256 * 1024)
+static size_t output_backlog(struct mock_job *job)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(job->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
 /* Sends content events until the end, a fault, or the next paced delay. */
 static void stream_pump(struct mock_job *job)
 {
@@ -275,6 +285,15 @@ static void stream_pump(struct mock_job *job)
             job->malformed_done = 1;
             openai_sse_malformed(job, b);
             sse_send(job, b);
+        }
+        if (job->sent < job->total && output_backlog(job) > MOCK_OUT_HIGH_WATER) {
+            /* the reader is slow: wait for the socket like a real server
+             * would, instead of queueing the whole stream in memory */
+            evbuffer_free(b);
+            job->phase = MOCK_PH_STREAMING;
+            if (job_arm(job, 1) != 0)
+                stream_pump(job);
+            return;
         }
         if (f->pace_ms > 0 && job->sent < job->total) {
             evbuffer_free(b);

@@ -1026,6 +1026,13 @@ int http_server_active(const http_server_t *s)
     return s->active;
 }
 
+int http_server_connections(const http_server_t *s)
+{
+    int n = 0;
+    for (const http_conn_t *c = s->conns; c; c = c->next) n++;
+    return n;
+}
+
 void http_server_free(http_server_t *s)
 {
     if (!s) return;

@@ -83,6 +83,8 @@ int  http_server_listen_fd(http_server_t *s, int fd);
 void http_server_stop_accepting(http_server_t *s);
 /* Number of requests whose reply has not ended yet. */
 int  http_server_active(const http_server_t *s);
+/* Number of open connections (walks the list: for draining, not the hot path). */
+int  http_server_connections(const http_server_t *s);
 /* Frees everything, closing every connection (no callbacks fire). */
 void http_server_free(http_server_t *s);
 

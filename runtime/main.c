@@ -78,6 +78,13 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
     policy_vm_release(old);
 }
 
+/* libevent (worker loop): while draining, see whether we can leave. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    worker_maybe_exit(arg);
+}
+
 /* libevent (worker loop): drain requested. */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
@@ -85,6 +92,11 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     (void)fd; (void)what;
     w->draining = 1;
     http_server_stop_accepting(w->http);
+    /* connections close asynchronously after their last reply flushed:
+     * look every 10 ms (a drain takes at least that long anyway) */
+    struct timeval every = { 0, 10000 };
+    w->drain_timer = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
+    event_add(w->drain_timer, &every);
     worker_maybe_exit(w);
 }
 
@@ -94,9 +106,10 @@ static void *worker_main(void *arg)
     event_base_dispatch(w->base);
     /* cleanup on the worker's own thread: nothing else touches these */
     http_server_free(w->http);
-    upstream_free(&w->up);
+    /* easies before the multi and its share: a share in use can't be freed */
     for (int i = 0; i < w->n_easy; i++) curl_easy_cleanup(w->easy_pool[i]);
     w->n_easy = 0;
+    upstream_free(&w->up);
     pthread_mutex_lock(&w->mu);
     if (w->next_vm) policy_vm_release(w->next_vm);
     w->next_vm = NULL;
@@ -105,6 +118,7 @@ static void *worker_main(void *arg)
     w->vm = NULL;
     event_free(w->reload_ev);
     event_free(w->stop_ev);
+    if (w->drain_timer) event_free(w->drain_timer);
     event_base_free(w->base);
     pthread_mutex_lock(&G.mu);
     workers_exited++;

@@ -220,6 +220,20 @@ static int usage_scan(stream_t *s, const char *p, size_t n)
 
 /* ---------- upstream callbacks (called by curl, from inside curl_multi_socket_action) ---------- */
 
+static void timer_arm(stream_t *s, int kind, double ms);
+
+/* Upstream bytes arrived: from now on the idle deadline applies. The timer
+ * is re-armed once here (first byte) and otherwise lazily in on_timer. */
+static void note_activity(stream_t *s)
+{
+    s->last_activity = mono();
+    if (s->timer_kind == TIMER_FIRST_BYTE) {
+        const attempt_t *a = &s->at[s->cur];
+        if (a->t_idle < a->t_first_byte) timer_arm(s, TIMER_IDLE, a->t_idle);
+        else s->timer_kind = TIMER_IDLE;
+    }
+}
+
 /* Hop-by-hop and gateway-owned headers are not forwarded to the client. */
 static int header_forwardable(const char *name, size_t len, int sse)
 {
@@ -266,8 +280,7 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *arg)
 {
     stream_t *s = arg;
     size_t len = size * n;
-    s->last_activity = mono();
-    if (s->timer_kind == TIMER_FIRST_BYTE) s->timer_kind = TIMER_IDLE;
+    note_activity(s);
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         const char *sp = memchr(p, ' ', len);
         s->up_status = sp ? atoi(sp + 1) : 0;
@@ -342,8 +355,7 @@ static size_t on_write(char *p, size_t size, size_t nm, void *arg)
 {
     stream_t *s = arg;
     size_t len = size * nm;
-    s->last_activity = mono();
-    if (s->timer_kind == TIMER_FIRST_BYTE) s->timer_kind = TIMER_IDLE;
+    note_activity(s);
     if (!s->req) return 0;                      /* client gone: abort */
     switch (s->mode) {
     case MODE_DISCARD:
@@ -733,7 +745,9 @@ static void health(http_req_t *req, worker_t *w)
     esc[n] = 0;
     int len = snprintf(body, sizeof body, "{\"status\":\"ok\",\"generation\":%d,\"last_reload_error\":%s%s%s}",
                        gen, n ? "\"" : "null", n ? esc : "", n ? "\"" : "");
-    http_reply(req, 200, "application/json", NULL, body, (size_t)len);
+    char hdr[48];
+    snprintf(hdr, sizeof hdr, "x-request-id: %08x%08x\r\n", w->id_salt, (unsigned)++w->counter);
+    http_reply(req, 200, "application/json", hdr, body, (size_t)len);
 }
 
 /* http.c: a complete request arrived on worker w. */

@@ -10,7 +10,11 @@ double worker_rand(worker_t *w)
     return (double)((x * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
+/* A draining worker leaves its loop once no stream is alive and every
+ * connection has flushed its last reply and closed (http.c closes them after
+ * their reply when stopping). Called from stream_finish and a drain timer. */
 void worker_maybe_exit(worker_t *w)
 {
-    if (w->draining && w->active == 0) event_base_loopexit(w->base, NULL);
+    if (w->draining && w->active == 0 && http_server_connections(w->http) == 0)
+        event_base_loopexit(w->base, NULL);
 }

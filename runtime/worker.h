@@ -33,6 +33,7 @@ typedef struct worker {
     pthread_mutex_t mu;
     policy_vm_t *next_vm;
     struct event *reload_ev, *stop_ev;
+    struct event *drain_timer;    /* worker loop only */
 } worker_t;
 
 struct gateway {
