@@ -1,11 +1,14 @@
 /* log.c - JSON-lines logs: events (start-up, reloads, policy errors) and one
- * access line per request. Each line is built in a stack buffer and written
- * with a single write(2); lines are capped at LOG_LINE_MAX so a hostile value
- * cannot make a log line unbounded. Nothing here ever sees provider keys: the
+ * access line per request. Each line is built in a stack buffer; event lines
+ * are written at once, access lines of one loop turn together (one write(2)
+ * each way, so lines of several threads never interleave). Lines are capped
+ * at LOG_LINE_MAX so a hostile value cannot make a log line unbounded. Nothing here ever sees provider keys: the
  * callers pass ids, names and numbers only. */
 #include "log.h"
 
+#include <event2/event.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +18,49 @@
 #define LOG_LINE_MAX 4096   /* a line longer than this is truncated, still valid JSON */
 
 static int log_fd = 2;
+
+/* Worker threads coalesce the access lines of one event-loop turn into one
+ * write(2): the flush event is made active when the first line lands, and
+ * libevent runs it after the callbacks of the current turn. 64 KiB holds a
+ * few hundred lines; a fuller buffer is written at once. */
+#define LOG_BUF_CAP (64 * 1024)
+static __thread char *tl_buf;
+static __thread size_t tl_len;
+static __thread struct event *tl_flush;
+
+static void log_flush_now(void)
+{
+    size_t off = 0;
+    while (off < tl_len) {
+        ssize_t r = write(log_fd, tl_buf + off, tl_len - off);
+        if (r <= 0) break;   /* a failing log must never take a request down */
+        off += (size_t)r;
+    }
+    tl_len = 0;
+}
+
+/* libevent (worker loop): end of a loop turn with lines pending. */
+static void on_log_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what; (void)arg;
+    log_flush_now();
+}
+
+int log_thread_init(struct event_base *base)
+{
+    tl_buf = malloc(LOG_BUF_CAP);
+    tl_flush = event_new(base, -1, 0, on_log_flush, NULL);
+    if (!tl_buf || !tl_flush) { free(tl_buf); tl_buf = NULL; return -1; }
+    return 0;
+}
+
+void log_thread_done(void)
+{
+    if (tl_buf) log_flush_now();
+    if (tl_flush) event_free(tl_flush);
+    free(tl_buf);
+    tl_buf = NULL; tl_flush = NULL; tl_len = 0;
+}
 
 int log_open(const char *path)
 {
@@ -55,6 +101,17 @@ static void log_write(char *buf, size_t len)
     buf[len++] = '\n';
     ssize_t r = write(log_fd, buf, len);
     (void)r;   /* a failing log must never take a request down */
+}
+
+/* Access lines: buffered on worker threads, direct elsewhere. */
+static void log_write_buffered(char *buf, size_t len)
+{
+    if (!tl_buf) { log_write(buf, len); return; }
+    buf[len++] = '\n';
+    if (tl_len + len > LOG_BUF_CAP) log_flush_now();
+    memcpy(tl_buf + tl_len, buf, len);
+    if (tl_len == 0) event_active(tl_flush, EV_TIMEOUT, 1);
+    tl_len += len;
 }
 
 void log_event(int level, const char *fmt, ...)
@@ -101,5 +158,5 @@ void log_access(const log_access_t *a)
     else n += (size_t)snprintf(b + n, sizeof b - n, ",\"prompt_tokens\":null,\"completion_tokens\":null");
     put_str(b, &n, sizeof b - 4, "abort", a->abort);
     b[n++] = '}';
-    log_write(b, n);
+    log_write_buffered(b, n);
 }

@@ -10,6 +10,11 @@ enum { LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* path NULL or "stderr": stderr. Returns 0, or -1 when the file can't be opened. */
 int  log_open(const char *path);
+/* Per worker thread: access lines of one loop turn go out in one write.
+ * log_thread_done flushes and frees; call it before freeing the base. */
+struct event_base;
+int  log_thread_init(struct event_base *base);
+void log_thread_done(void);
 void log_event(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct log_access {

@@ -103,6 +103,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    policy_watch_thread();
+    log_thread_init(w->base);
     event_base_dispatch(w->base);
     /* cleanup on the worker's own thread: nothing else touches these */
     http_server_free(w->http);
@@ -116,6 +118,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     policy_vm_release(w->vm);
     w->vm = NULL;
+    log_thread_done();
     event_free(w->reload_ev);
     event_free(w->stop_ev);
     if (w->drain_timer) event_free(w->drain_timer);
@@ -234,6 +237,13 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
     event_add(drain_check, &every);
 }
 
+/* libevent (main loop): stop policy calls that overran their deadline. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what; (void)arg;
+    policy_watchdog_tick();
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -260,6 +270,7 @@ int main(int argc, char **argv)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) { fprintf(stderr, "moongate: curl init failed\n"); return 1; }
     evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
+    policy_watchdog_init();
 
     char err[1024];
     policy_vm_t *first = policy_vm_new(config, 1, &G.st, err, sizeof err);
@@ -294,13 +305,17 @@ int main(int argc, char **argv)
     struct event *term = evsignal_new(main_base, SIGTERM, on_sigterm, NULL);
     struct event *intr = evsignal_new(main_base, SIGINT, on_sigterm, NULL);
     event_add(hup, NULL); event_add(term, NULL); event_add(intr, NULL);
+    /* policy deadline checks: 5 ms is far below any sensible policy_timeout */
+    struct event *watchdog = event_new(main_base, -1, EV_PERSIST, on_watchdog, NULL);
+    struct timeval wd_every = { 0, 5000 };
+    event_add(watchdog, &wd_every);
     for (int i = 0; i < G.n_workers; i++)
         pthread_create(&G.workers[i].thread, NULL, worker_main, &G.workers[i]);
     log_event(LOG_INFO, "moongate %s listening on %s with %d workers (config %s)",
               MOONGATE_VERSION, G.st.listen, G.n_workers, config);
     event_base_dispatch(main_base);
     for (int i = 0; i < G.n_workers; i++) pthread_join(G.workers[i].thread, NULL);
-    event_free(hup); event_free(term); event_free(intr);
+    event_free(hup); event_free(term); event_free(intr); event_free(watchdog);
     if (drain_check) event_free(drain_check);
     event_base_free(main_base);
     for (int i = 0; i < G.n_workers; i++) pthread_mutex_destroy(&G.workers[i].mu);

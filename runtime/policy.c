@@ -6,10 +6,8 @@
  * this file only moves values across and keeps Lua from hanging a worker.
  *
  * Deadline: Debian's LuaJIT has no check hook inside compiled traces, so the
- * host runs the policy chunk with jit.off(chunk, true) and we install a count
- * hook for the duration of each call. Once the deadline has passed the hook
- * raises on every firing, so a policy that pcall()s the error still gets
- * stopped at its next instructions outside that pcall. */
+ * host runs the policy chunk with jit.off(chunk, true), and a count hook is
+ * installed on a call only once it overran (see "deadline" below). */
 #include "policy.h"
 #include "http.h"
 #include "log.h"
@@ -17,18 +15,33 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Instructions between deadline checks: ~10 us of interpreted Lua, so the
- * overshoot is negligible and the check (one clock read) costs < 1%. */
+/* Instructions between deadline checks once the hook is installed: ~10 us
+ * of interpreted Lua, so the overshoot is negligible. */
 #define POLICY_HOOK_COUNT 1000
+#define POLICY_WATCH_MAX 256       /* worker threads that can be watched */
 
-static __thread policy_vm_t *hook_vm;   /* the VM whose call is running on this thread */
+/* What a thread is running right now. The deadline is read by the watchdog
+ * on the main thread, so it is atomic; everything else is thread-local. */
+typedef struct policy_watch {
+    _Atomic double deadline;       /* 0 when no policy call runs */
+    lua_State *_Atomic L;
+    pthread_t thread;
+} policy_watch_t;
 
+static policy_watch_t watches[POLICY_WATCH_MAX];
+static _Atomic int n_watches;
+static __thread policy_watch_t *my_watch;
+static __thread policy_watch_t local_watch;   /* threads that are not watched (main, -t) */
+static __thread double cur_timeout;
 static double mono_now(void)
 {
     struct timespec ts;
@@ -58,16 +71,89 @@ const char *policy_lua_dir(void)
     return dir;
 }
 
-/* ---- deadline hook ---- */
+/* ---- deadline ----
+ * The fast path installs no hook at all: a hook makes LuaJIT leave compiled
+ * traces, which would slow every request's trusted library code. Instead a
+ * worker publishes the deadline of its running call; the main thread's
+ * watchdog (policy_watchdog_tick, every few ms) sends SIGUSR2 to a worker
+ * whose call overran, and the signal handler installs the count hook on the
+ * running state (lua_sethook is async-signal-safe: the stock lua.c does the
+ * same for Ctrl-C). The policy's own chunk runs interpreted (jit.off), so the
+ * hook fires inside its loops. Once past the deadline the hook raises on
+ * every firing, so a policy that pcall()s the error is still stopped at its
+ * next instructions outside that pcall. */
 
-/* Called by LuaJIT every POLICY_HOOK_COUNT interpreted instructions while a
- * policy call runs on this thread. Must only raise or return. */
+static policy_watch_t *watch_self(void)
+{
+    return my_watch ? my_watch : &local_watch;
+}
+
+/* Called by LuaJIT every POLICY_HOOK_COUNT instructions once installed. */
 static void policy_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    policy_vm_t *vm = hook_vm;
-    if (vm && vm->deadline > 0 && mono_now() > vm->deadline)
-        luaL_error(L, "policy deadline exceeded (%.0f ms)", vm->timeout * 1000);
+    double d = atomic_load(&watch_self()->deadline);
+    if (d > 0 && mono_now() > d)
+        luaL_error(L, "policy deadline exceeded (%.0f ms)", cur_timeout * 1000);
+}
+
+/* SIGUSR2 handler, on the overrunning worker's own thread. */
+static void on_overrun_signal(int sig)
+{
+    (void)sig;
+    policy_watch_t *w = watch_self();
+    lua_State *L = atomic_load(&w->L);
+    if (L && atomic_load(&w->deadline) > 0)
+        lua_sethook(L, policy_hook, LUA_MASKCOUNT, POLICY_HOOK_COUNT);
+}
+
+int policy_watch_thread(void)
+{
+    int i = atomic_fetch_add(&n_watches, 1);
+    if (i >= POLICY_WATCH_MAX) return -1;
+    watches[i].thread = pthread_self();
+    my_watch = &watches[i];
+    return 0;
+}
+
+void policy_watchdog_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_overrun_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+void policy_watchdog_tick(void)
+{
+    double now = mono_now();
+    int n = atomic_load(&n_watches);
+    if (n > POLICY_WATCH_MAX) n = POLICY_WATCH_MAX;
+    for (int i = 0; i < n; i++) {
+        double d = atomic_load(&watches[i].deadline);
+        if (d > 0 && now > d) pthread_kill(watches[i].thread, SIGUSR2);
+    }
+}
+
+/* Arms the deadline for a call on L; hook_now installs the hook up front
+ * (used where no watchdog runs: start-up, reload builds, -t). */
+static void deadline_arm(lua_State *L, double timeout, int hook_now)
+{
+    policy_watch_t *w = watch_self();
+    cur_timeout = timeout;
+    atomic_store(&w->L, L);
+    atomic_store(&w->deadline, mono_now() + timeout);
+    if (hook_now || !my_watch) lua_sethook(L, policy_hook, LUA_MASKCOUNT, POLICY_HOOK_COUNT);
+}
+
+static void deadline_disarm(lua_State *L)
+{
+    policy_watch_t *w = watch_self();
+    atomic_store(&w->deadline, 0);
+    atomic_store(&w->L, NULL);
+    if (lua_gethook(L)) lua_sethook(L, NULL, 0, 0);
 }
 
 static int traceback(lua_State *L)
@@ -86,14 +172,9 @@ int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen)
     lua_pushcfunction(L, traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
     lua_pushvalue(L, -3);                   /* the argument */
-    vm->deadline = mono_now() + vm->timeout;
-    policy_vm_t *prev = hook_vm;
-    hook_vm = vm;
-    lua_sethook(L, policy_hook, LUA_MASKCOUNT, POLICY_HOOK_COUNT);
+    deadline_arm(L, vm->timeout, 0);
     int rc = lua_pcall(L, 1, 1, base + 2);
-    lua_sethook(L, NULL, 0, 0);
-    hook_vm = prev;
-    vm->deadline = 0;
+    deadline_disarm(L);
     if (rc != 0) {
         const char *m = lua_tostring(L, -1);
         snprintf(err, errlen, "%s", m ? m : "unknown Lua error");
@@ -272,14 +353,9 @@ policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *
     lua_getfield(L, host, "load");
     lua_pushstring(L, config_path);
     /* config loading runs user code too: give it a generous deadline */
-    vm->timeout = 5;
-    vm->deadline = mono_now() + vm->timeout;
-    hook_vm = vm;
-    lua_sethook(L, policy_hook, LUA_MASKCOUNT, POLICY_HOOK_COUNT);
+    deadline_arm(L, 5, 1);
     int rc = lua_pcall(L, 1, 1, host - 1);
-    lua_sethook(L, NULL, 0, 0);
-    hook_vm = NULL;
-    vm->deadline = 0;
+    deadline_disarm(L);
     if (rc != 0) goto fail;
     if (!lua_istable(L, -1)) {
         snprintf(err, errlen, "%s: host.load returned no settings", config_path);

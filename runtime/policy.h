@@ -30,7 +30,6 @@ typedef struct policy_vm {
     int handle_ref;      /* registry ref of host.handle */
     int done_ref;        /* registry ref of host.done, LUA_NOREF when no on_done */
     int core_mt_ref;     /* metatable for request cores */
-    double deadline;     /* monotonic seconds; the count hook raises past it */
     double timeout;      /* policy_timeout, seconds */
 } policy_vm_t;
 
@@ -48,6 +47,13 @@ void policy_vm_release(policy_vm_t *vm);   /* closes the state at zero */
  * pushed, writes the message into err and returns -1. */
 int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen);
 /* (the argument is consumed either way) */
+
+/* Deadline watchdog. policy_watchdog_init installs the SIGUSR2 handler
+ * (once, before threads start); each worker thread calls policy_watch_thread
+ * once; the main thread calls policy_watchdog_tick every few milliseconds. */
+void policy_watchdog_init(void);
+int  policy_watch_thread(void);
+void policy_watchdog_tick(void);
 
 /* Lua directory: MOONGATE_LUA_DIR, else <dir of the executable>/lua. */
 const char *policy_lua_dir(void);
