@@ -304,3 +304,18 @@ def test_chunked_request_body_is_accepted(gateway, mock):
         assert finished
     assert json.loads(body)["choices"][0]["message"]["content"] == mock_text("mock-small")
     assert mock.last()["body"] == payload.decode()
+
+
+def test_access_log_line_has_every_documented_field(gateway, mock):
+    gw = gateway(basic_config(mock))
+    r = gw.chat(chat_body("mock-small"))
+    assert r.status == 200
+    line = gw.access_for(r.header("x-request-id"))
+    for k in ("ts", "type", "id", "method", "path", "route", "provider", "model", "attempts", "status",
+              "latency_ms", "ttft_ms", "prompt_tokens", "completion_tokens", "abort"):
+        assert k in line, "access line lacks %r: %r" % (k, line)
+    assert line["method"] == "POST" and line["path"] == "/v1/chat/completions"
+    assert line["provider"] == "mock" and line["model"] == "mock-small"
+    assert line["status"] == 200 and line["attempts"] == 1 and line["abort"] is None
+    assert line["latency_ms"] >= 0 and isinstance(line["ts"], (int, float))
+    assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7

@@ -180,3 +180,36 @@ def test_upstream_bad_json_does_not_crash_the_gateway(gateway, mock, faults):
     r = gw.chat(chat_body("mock-small"))
     assert r.status in (200, 502), r
     assert gw.chat(chat_body("mock-large")).status == 200
+
+
+def test_an_upstream_error_event_reaches_the_client_and_the_stream_ends(gateway, mock, faults):
+    gw = gateway({"providers": {"mock": provider(faults(error_event=2, events=8), retries=0)}})
+    c = gw.stream(chat_body("mock-small", stream=True))
+    c.read_all()
+    c.close()
+    assert c.status == 200
+    assert len(content_events(c.events)) == 2
+    assert error_events(c.events), "the upstream's error event was swallowed: %r" % c.events
+    assert not c.saw_done
+    assert c.finished, "the chunked reply must be terminated properly"
+
+
+def test_a_malformed_upstream_frame_does_not_hurt_the_gateway(gateway, mock, faults):
+    gw = gateway({"providers": {"m": provider(faults(malformed=1, events=4), models=["mock-small"], retries=0),
+                                "mock": provider(mock.url(), models=["mock-large"])}})
+    c = gw.stream(chat_body("mock-small", stream=True))
+    c.read_all()
+    c.close()
+    assert c.status == 200 and (c.finished or c.eof)
+    r = gw.chat(chat_body("mock-large"))
+    assert r.status == 200, r
+
+
+def test_retry_after_beyond_the_cap_is_not_waited_for(gateway, mock, faults):
+    gw = gateway({"providers": {"rl": provider(faults(status=429, retry_after=60, fail_first=1),
+                                               models=["mock-small"], retries=1)},
+                  "retry_after_cap": 1})
+    r = gw.chat(chat_body("mock-small"), timeout=15)
+    assert r.elapsed < 3, "the gateway slept on Retry-After: 60 despite retry_after_cap = 1 (%.1fs)" % r.elapsed
+    assert r.status == 429, r
+    assert r.header("retry-after") is not None
