@@ -31,7 +31,7 @@ all: $(BUILD)/moongate $(BUILD)/moongate-mock $(UT_BIN)
 ifneq ($(SAN),1)
 all: moongate
 moongate: $(BUILD)/moongate
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 endif
 
 $(BUILD)/moongate: $(RT_OBJ)
