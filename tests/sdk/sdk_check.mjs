@@ -1,0 +1,223 @@
+// The official `openai` npm SDK, used exactly as an application would, against
+// moongate: the only thing that differs from talking to api.openai.com is the
+// base URL.
+//
+//   node tests/sdk/sdk_check.mjs http://127.0.0.1:8080/v1
+//   MOONGATE_BASE_URL=http://127.0.0.1:8080/v1 node tests/sdk/sdk_check.mjs
+//
+// Expects a gateway whose config offers the mock provider (models mock-small
+// and mock-embed) and a second provider on the mock with the fault spec
+// reset_after=3 offering model mock-reset (see tests/integration/test_sdk.py).
+//
+// Prints one TAP-like line per check, `ok - name` or `not ok - name: reason`,
+// and exits 1 if any check failed (2 on a usage error).
+import assert from "node:assert/strict";
+import OpenAI, { APIError, NotFoundError } from "openai";
+import { VERSION } from "openai/version";
+
+const baseURL = process.argv[2] || process.env.MOONGATE_BASE_URL || process.env.OPENAI_BASE_URL;
+if (!baseURL) {
+  console.error("usage: node sdk_check.mjs BASE_URL   (e.g. http://127.0.0.1:8080/v1)");
+  process.exit(2);
+}
+const CHECK_TIMEOUT_MS = Number(process.env.SDK_CHECK_TIMEOUT_MS || 20000);
+
+// The only change from a stock client: the base URL (and a key the gateway ignores).
+const client = new OpenAI({ baseURL, apiKey: "unused" });
+
+const MODEL = "mock-small";
+const TEXT = `Hello from the mock provider, model ${MODEL}.`;
+const messages = [{ role: "user", content: "Say hello" }];
+const TOOLS = [{
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Weather for a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+}];
+const toolMessages = [{ role: "user", content: "What is the weather in Paris?" }];
+
+const checks = [];
+const check = (name, fn) => checks.push({ name, fn });
+
+check("chat non-stream", async () => {
+  const r = await client.chat.completions.create({ model: MODEL, messages });
+  assert.equal(r.object, "chat.completion");
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0].message.role, "assistant");
+  assert.equal(r.choices[0].message.content, TEXT);
+  assert.equal(r.choices[0].finish_reason, "stop");
+  assert.ok(r.usage && r.usage.completion_tokens === 7, `usage ${JSON.stringify(r.usage)}`);
+  // the SDK exposes the x-request-id reply header as _request_id
+  assert.ok(r._request_id, "no x-request-id seen by the SDK");
+});
+
+check("chat stream", async () => {
+  const stream = await client.chat.completions.create({ model: MODEL, messages, stream: true });
+  let text = "", chunks = 0, finish = null;
+  for await (const chunk of stream) {
+    chunks++;
+    assert.equal(chunk.object, "chat.completion.chunk");
+    const c = chunk.choices[0];
+    if (c?.delta?.content) text += c.delta.content;
+    if (c?.finish_reason) finish = c.finish_reason;
+  }
+  assert.equal(text, TEXT);
+  assert.ok(chunks > 1, `only ${chunks} chunk(s)`);
+  assert.equal(finish, "stop");
+});
+
+check("chat stream include_usage", async () => {
+  const stream = await client.chat.completions.create({
+    model: MODEL, messages, stream: true, stream_options: { include_usage: true },
+  });
+  let text = "", last = null;
+  for await (const chunk of stream) {
+    last = chunk;
+    if (chunk.choices[0]?.delta?.content) text += chunk.choices[0].delta.content;
+  }
+  assert.equal(text, TEXT);
+  assert.ok(last, "no chunk");
+  assert.deepEqual(last.choices, [], "the usage chunk is not the last one");
+  assert.ok(last.usage, `final chunk has no usage: ${JSON.stringify(last)}`);
+  assert.ok(last.usage.prompt_tokens > 0, `prompt_tokens ${last.usage.prompt_tokens}`);
+  assert.equal(last.usage.completion_tokens, 7);
+});
+
+check("tools non-stream", async () => {
+  const r = await client.chat.completions.create({ model: MODEL, messages: toolMessages, tools: TOOLS });
+  const calls = r.choices[0].message.tool_calls;
+  assert.ok(Array.isArray(calls) && calls.length === 1, `tool_calls ${JSON.stringify(calls)}`);
+  assert.equal(calls[0].type, "function");
+  assert.equal(calls[0].function.name, "get_weather");
+  assert.deepEqual(JSON.parse(calls[0].function.arguments), { city: "Paris" });
+  assert.equal(r.choices[0].finish_reason, "tool_calls");
+});
+
+check("tools stream (SDK stream helper)", async () => {
+  const runner = client.chat.completions.stream({ model: MODEL, messages: toolMessages, tools: TOOLS });
+  let deltas = "", doneArgs = null;
+  runner.on("tool_calls.function.arguments.delta", (e) => { deltas += e.arguments_delta; });
+  runner.on("tool_calls.function.arguments.done", (e) => { doneArgs = e.arguments; });
+  const final = await runner.finalChatCompletion();
+  const calls = final.choices[0].message.tool_calls;
+  assert.ok(Array.isArray(calls) && calls.length === 1, `tool_calls ${JSON.stringify(calls)}`);
+  assert.equal(calls[0].function.name, "get_weather");
+  assert.equal(calls[0].function.arguments, '{"city":"Paris"}');
+  assert.equal(deltas, '{"city":"Paris"}');
+  assert.equal(doneArgs, '{"city":"Paris"}');
+  assert.equal(final.choices[0].finish_reason, "tool_calls");
+});
+
+check("tools stream (manual accumulation)", async () => {
+  const stream = await client.chat.completions.create({
+    model: MODEL, messages: toolMessages, tools: TOOLS, stream: true,
+  });
+  let name = "", args = "", id = null, fragments = 0;
+  for await (const chunk of stream) {
+    for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) {
+      if (tc.id) id = tc.id;
+      if (tc.function?.name) name += tc.function.name;
+      if (tc.function?.arguments) { args += tc.function.arguments; fragments++; }
+    }
+  }
+  assert.ok(id, "no tool call id");
+  assert.equal(name, "get_weather");
+  assert.equal(args, '{"city":"Paris"}');
+  assert.ok(fragments > 1, `arguments arrived in ${fragments} fragment(s)`);
+});
+
+check("completions non-stream", async () => {
+  const r = await client.completions.create({ model: MODEL, prompt: "Say hello" });
+  assert.equal(r.object, "text_completion");
+  assert.equal(r.choices[0].text, TEXT);
+});
+
+check("embeddings", async () => {
+  const input = ["alpha", "beta", "gamma"];
+  const r = await client.embeddings.create({ model: "mock-embed", input, encoding_format: "float" });
+  assert.equal(r.data.length, input.length);
+  r.data.forEach((d, i) => {
+    assert.ok(Array.isArray(d.embedding), `embedding ${i} is not an array`);
+    assert.ok(d.embedding.every((x) => typeof x === "number" && Number.isFinite(x)), `embedding ${i} not numbers`);
+    // the mock: 8 floats per input, value i + 0.125*j
+    assert.deepEqual(d.embedding, Array.from({ length: 8 }, (_, j) => d.index + 0.125 * j));
+  });
+});
+
+check("embeddings default encoding", async () => {
+  // Without encoding_format the SDK sends encoding_format "base64" and decodes
+  // the reply's strings as float32. The mock ignores encoding_format and always
+  // answers float arrays, which the SDK then "decodes" into meaningless values
+  // (e.g. [0,0]); so only the shape is checked here. The float check above
+  // verifies the values.
+  const input = ["alpha", "beta"];
+  const r = await client.embeddings.create({ model: "mock-embed", input });
+  assert.equal(r.data.length, input.length);
+  r.data.forEach((d, i) => {
+    assert.ok(Array.isArray(d.embedding) && d.embedding.length > 0, `embedding ${i} is not a non-empty array`);
+    assert.ok(d.embedding.every((x) => typeof x === "number"), `embedding ${i} not numbers`);
+  });
+});
+
+check("models list", async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert.ok(ids.includes("mock-small"), `mock-small not in ${JSON.stringify(ids)}`);
+  assert.ok(ids.includes("mock-embed"), `mock-embed not in ${JSON.stringify(ids)}`);
+});
+
+check("unknown model raises NotFoundError", async () => {
+  let err = null;
+  try {
+    await client.chat.completions.create({ model: "no-such-model-xyz", messages });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, "the SDK did not throw");
+  assert.ok(err instanceof NotFoundError, `threw ${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(err.status, 404);
+  assert.ok(err.error && typeof err.error.message === "string", `no OpenAI error body: ${JSON.stringify(err.error)}`);
+});
+
+check("mid-stream upstream reset raises", async () => {
+  const stream = await client.chat.completions.create({ model: "mock-reset", messages, stream: true });
+  let text = "", err = null;
+  try {
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content) text += chunk.choices[0].delta.content;
+    }
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `the for-await loop ended without an error (text ${JSON.stringify(text)})`);
+  // the three words sent before the reset reached the client, not the whole reply
+  assert.equal(text, "Hello from the ", `text before the error ${JSON.stringify(text)}`);
+  // the gateway reports it as an OpenAI error event, which the SDK raises as APIError
+  assert.ok(err instanceof APIError, `threw ${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(err.error?.type, "upstream_error", `error ${JSON.stringify(err.error)}`);
+  assert.equal(err.code, "upstream_reset", `error ${JSON.stringify(err.error)}`);
+});
+
+function withTimeout(promise, ms) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+let failed = 0;
+for (const { name, fn } of checks) {
+  try {
+    await withTimeout(fn(), CHECK_TIMEOUT_MS);
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    const reason = `${e?.constructor?.name ?? "Error"}: ${e?.message ?? e}`.replace(/\s*\n\s*/g, " ");
+    console.log(`not ok - ${name}: ${reason}`);
+  }
+}
+console.log(`# ${checks.length - failed}/${checks.length} checks passed (openai ${VERSION})`);
+process.exit(failed ? 1 : 0);
