@@ -111,6 +111,7 @@ struct mock_job {
     /* parsed request */
     int invalid_json, stream, include_usage, tool_call;
     int n_inputs;                      /* embeddings */
+    int emb_base64;                    /* encoding_format: "base64" */
     long prompt_tokens;
     char *model;                       /* raw JSON string contents, owned; NULL if absent */
     char *tool;                        /* raw first function name, owned */

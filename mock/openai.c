@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -115,6 +116,8 @@ static int on_member(const char *k, size_t klen, const char *v, const char *ve, 
             mjson_array(v, ve, on_tool, &job->tool);
     } else if (key_is(k, klen, "tool_choice")) {
         pc->tool_choice_none = mjson_is(v, ve, "\"none\"");
+    } else if (key_is(k, klen, "encoding_format")) {
+        job->emb_base64 = mjson_is(v, ve, "\"base64\"");
     } else if (key_is(k, klen, "input")) {
         if (*v == '[') {
             int n = 0;
@@ -294,11 +297,37 @@ static void reply_embeddings(struct mock_job *job, struct evbuffer *b)
 {
     evbuffer_add(b, "{\"object\":\"list\",\"data\":[", 25);
     for (int i = 0; i < job->n_inputs; i++) {
-        evbuffer_add_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[",
-                            i ? "," : "", i);
-        for (int j = 0; j < 8; j++)
-            evbuffer_add_printf(b, "%s%g", j ? "," : "", i + 0.125 * j);
-        evbuffer_add(b, "]}", 2);
+        evbuffer_add_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":%s",
+                            i ? "," : "", i, job->emb_base64 ? "" : "[");
+        if (job->emb_base64) {
+            /* what OpenAI sends for encoding_format=base64: the float32
+             * little-endian bytes of the vector, base64-encoded */
+            static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            unsigned char raw[8 * 4];
+            for (int j = 0; j < 8; j++) {
+                float f = (float)(i + 0.125 * j);
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                for (int k = 0; k < 4; k++) raw[j * 4 + k] = (unsigned char)(u >> (8 * k));
+            }
+            char out[48];
+            size_t o = 0;
+            for (size_t k = 0; k + 2 < sizeof raw; k += 3) {
+                uint32_t t = (uint32_t)raw[k] << 16 | (uint32_t)raw[k + 1] << 8 | raw[k + 2];
+                out[o++] = tab[t >> 18]; out[o++] = tab[(t >> 12) & 63];
+                out[o++] = tab[(t >> 6) & 63]; out[o++] = tab[t & 63];
+            }
+            /* 32 bytes = 10 groups of 3 + 2 bytes: one padding char */
+            uint32_t t = (uint32_t)raw[30] << 16 | (uint32_t)raw[31] << 8;
+            out[o++] = tab[t >> 18]; out[o++] = tab[(t >> 12) & 63]; out[o++] = tab[(t >> 6) & 63]; out[o++] = '=';
+            evbuffer_add(b, "\"", 1);
+            evbuffer_add(b, out, o);
+            evbuffer_add(b, "\"}", 2);
+        } else {
+            for (int j = 0; j < 8; j++)
+                evbuffer_add_printf(b, "%s%g", j ? "," : "", i + 0.125 * j);
+            evbuffer_add(b, "]}", 2);
+        }
     }
     evbuffer_add_printf(b, "],\"model\":\"%s\",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}",
                         model_of(job), job->prompt_tokens, job->prompt_tokens);

@@ -147,17 +147,13 @@ check("embeddings", async () => {
 });
 
 check("embeddings default encoding", async () => {
-  // Without encoding_format the SDK sends encoding_format "base64" and decodes
-  // the reply's strings as float32. The mock ignores encoding_format and always
-  // answers float arrays, which the SDK then "decodes" into meaningless values
-  // (e.g. [0,0]); so only the shape is checked here. The float check above
-  // verifies the values.
+  // Without encoding_format the SDK asks for "base64" and decodes the float32
+  // bytes itself; the mock answers base64 when asked, so the values are exact.
   const input = ["alpha", "beta"];
   const r = await client.embeddings.create({ model: "mock-embed", input });
   assert.equal(r.data.length, input.length);
-  r.data.forEach((d, i) => {
-    assert.ok(Array.isArray(d.embedding) && d.embedding.length > 0, `embedding ${i} is not a non-empty array`);
-    assert.ok(d.embedding.every((x) => typeof x === "number"), `embedding ${i} not numbers`);
+  r.data.forEach((d) => {
+    assert.deepEqual(Array.from(d.embedding), Array.from({ length: 8 }, (_, j) => d.index + 0.125 * j));
   });
 });
 
