@@ -2,7 +2,7 @@
 # installs missing Debian packages, builds and runs every test; SAN=1 builds
 # everything with AddressSanitizer + UBSan into build/san instead.
 
-PKGS    := libevent libevent_pthreads libcurl luajit openssl
+PKGS    := libevent libevent_pthreads libevent_openssl luajit openssl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wno-unused-parameter
@@ -16,7 +16,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iruntime $(PKG_CFLAGS) -MMD -MP
-LIBS       = $(PKG_LIBS) -lpthread -lm $(LDSAN)
+LIBS       = $(PKG_LIBS) -lhttp_parser -lpthread -lm $(LDSAN)
 
 RT_SRC   := $(wildcard runtime/*.c)
 RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
@@ -66,3 +66,11 @@ clean:
 	rm -rf build moongate
 
 -include $(RT_OBJ:.o=.d) $(MOCK_OBJ:.o=.d)
+
+# ---- fuzzing: libFuzzer targets in fuzz/ (clang, installed on demand by
+# fuzz/deps.sh, so `make test` never needs it). FUZZ_SECONDS per target
+# (default 60); fuzz-smoke runs 10 s each and ends with "fuzz: N passed, N failed".
+.PHONY: fuzz fuzz-smoke fuzz-build
+fuzz fuzz-smoke fuzz-build:
+	@sh fuzz/deps.sh
+	@$(MAKE) --no-print-directory -f fuzz/Makefile $@

@@ -558,18 +558,25 @@ static int parse_request_line(http_conn_t *c, char *line, char *extra)
     r->target = target;
     r->http_minor = ver[7] == '0' ? 0 : 1;
 
-    /* absolute-form: keep the path only (nothing is proxied by target) */
+    /* RFC 9112 3.2: origin-form ("/..."), asterisk-form ("*" alone) or
+     * absolute-form (scheme "://" ...), of which we keep the path only:
+     * nothing is proxied by target. Anything else is refused, so that no
+     * other string (a relative "v1/x", or a query holding "://") can be read
+     * as a path that a front proxy would not have seen. */
     const char *t = target;
-    if (*t != '/' && *t != '*') {
-        const char *ss = strstr(t, "://");
-        if (ss) {
-            t = ss + 3;
-            while (*t && *t != '/' && *t != '?') t++;
-        }
+    if (*t != '/' && strcmp(t, "*") != 0) {
+        const char *q = t;
+        if ((*q | 0x20) < 'a' || (*q | 0x20) > 'z') return -1;   /* scheme = ALPHA *(...) */
+        while (((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') || (*q >= '0' && *q <= '9') ||
+               *q == '+' || *q == '-' || *q == '.')
+            q++;
+        if (strncmp(q, "://", 3) != 0) return -1;
+        t = q + 3;
+        while (*t && *t != '/' && *t != '?') t++;
     }
     char *p = extra;
     r->path = p;
-    if (*t != '/' && *t != '*' && (*t == '?' || !*t || t != target)) *p++ = '/';
+    if (*t != '/' && *t != '*') *p++ = '/';   /* absolute-form without a path: "/" */
     while (*t && *t != '?') *p++ = *t++;
     *p++ = 0;
     r->query = p;
@@ -680,6 +687,21 @@ static int conn_head_complete(http_conn_t *c, struct evbuffer *in, size_t hlen)
     return 1;
 }
 
+/* Cheap shape check of "METHOD SP target SP HTTP/d.d" on the raw line;
+ * parse_request_line does the real work once the head is complete. */
+static int request_line_plausible(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_tchar((unsigned char)p[i])) i++;
+    if (i == 0 || i >= len || p[i] != ' ') return 0;
+    size_t t = ++i;
+    while (i < len && p[i] != ' ' && (unsigned char)p[i] > 0x20 && p[i] != 0x7f) i++;
+    if (i == t || i >= len || p[i] != ' ') return 0;
+    i++;
+    return len - i == 8 && memcmp(p + i, "HTTP/", 5) == 0 && p[i + 5] >= '0' && p[i + 5] <= '9' &&
+           p[i + 6] == '.' && p[i + 7] >= '0' && p[i + 7] <= '9';
+}
+
 /* Scans the buffered head line by line. Returns 1 when it is complete (state
  * is then ST_BODY), 0 when more bytes are needed, -1 on an error reply. */
 static int conn_parse_head(http_conn_t *c, struct evbuffer *in)
@@ -710,6 +732,8 @@ static int conn_parse_head(http_conn_t *c, struct evbuffer *in)
         if (c->rl_end == 0) {
             if (len > lim->max_request_line) return conn_error(c, 414, "request line too long");
             if (len == 0) return conn_error(c, 400, "empty request line");
+            /* answer garbage now rather than after a header timeout */
+            if (!request_line_plausible(p + pos, len)) return conn_error(c, 400, "malformed request line");
             c->rl_end = end;
         } else if (len == 0) {
             return conn_head_complete(c, in, end);
@@ -814,7 +838,7 @@ static void conn_process(http_conn_t *c)
     if (c->state != ST_BODY) return;
     int r = c->body_mode == BODY_CHUNKED ? conn_read_chunked(c, in) : conn_read_length(c, in);
     if (r < 0) return;
-    if (r == 0) { event_add(c->timer, c->srv->tv_body); return; }
+    if (r == 0) return;   /* body_timeout runs from the end of the head: a whole-body deadline */
     http_req_t *req = &c->req;
     c->body[c->body_len] = 0;
     req->body = c->body;
@@ -889,15 +913,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---------- listener ---------- */
 
-/* evconnlistener: a new connection, fd already non-blocking. */
-static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+/* Starts serving a connected non-blocking socket; addr is the client's
+ * "ip:port" for the request. Takes ownership of fd (closed on failure). */
+static int conn_new(http_server_t *s, evutil_socket_t fd, const char *addr)
 {
-    http_server_t *s = arg;
-    (void)lev; (void)salen;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     http_conn_t *c = calloc(1, sizeof *c);
-    if (!c) { evutil_closesocket(fd); return; }
+    if (!c) { evutil_closesocket(fd); return -1; }
     c->srv = s;
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = event_new(s->base, -1, 0, conn_timer_cb, c);
@@ -905,23 +926,9 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         if (c->bev) bufferevent_free(c->bev); else evutil_closesocket(fd);
         if (c->timer) event_free(c->timer);
         free(c);
-        return;
+        return -1;
     }
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
-        port = ntohs(in4->sin_port);
-        snprintf(c->client_addr, sizeof c->client_addr, "%s:%d", ip, port);
-    } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        port = ntohs(in6->sin6_port);
-        snprintf(c->client_addr, sizeof c->client_addr, "[%s]:%d", ip, port);
-    } else {
-        snprintf(c->client_addr, sizeof c->client_addr, "local");
-    }
+    snprintf(c->client_addr, sizeof c->client_addr, "%s", addr);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -931,6 +938,32 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     bufferevent_enable(c->bev, EV_READ);
     c->state = ST_IDLE;
     event_add(c->timer, s->tv_header);   /* a fresh connection gets the header timeout to send something */
+    return 0;
+}
+
+/* evconnlistener: a new connection, fd already non-blocking. */
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    http_server_t *s = arg;
+    (void)lev; (void)salen;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char ip[INET6_ADDRSTRLEN] = "?", addr[64];
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
+        port = ntohs(in4->sin_port);
+        snprintf(addr, sizeof addr, "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        snprintf(addr, sizeof addr, "[%s]:%d", ip, port);
+    } else {
+        snprintf(addr, sizeof addr, "local");
+    }
+    conn_new(s, fd, addr);
 }
 
 /* evconnlistener: accept() failed for a reason other than a retriable one
@@ -1010,6 +1043,13 @@ int http_server_listen_fd(http_server_t *s, int fd)
     if (!s->lev) { evutil_closesocket(fd); return -1; }
     evconnlistener_set_error_cb(s->lev, accept_error_cb);
     return 0;
+}
+
+int http_server_adopt_fd(http_server_t *s, int fd, const char *client_addr)
+{
+    if (s->stopping) { evutil_closesocket(fd); return -1; }
+    evutil_make_socket_nonblocking(fd);
+    return conn_new(s, fd, client_addr ? client_addr : "local");
 }
 
 void http_server_stop_accepting(http_server_t *s)

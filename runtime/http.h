@@ -32,7 +32,7 @@ typedef struct http_limits {
     int    max_headers;        /* count; over it: 431 */
     size_t max_body;           /* bytes (Content-Length or decoded chunked); over it: 413 */
     int    header_timeout_ms;  /* from first byte of a request to end of headers: 408 */
-    int    body_timeout_ms;    /* max time between body reads: 408 */
+    int    body_timeout_ms;    /* the whole body must arrive within this after the head: 408 */
     int    idle_timeout_ms;    /* keep-alive idle between requests: close silently */
 } http_limits_t;
 
@@ -78,6 +78,11 @@ void http_server_set_error_fmt(http_server_t *s, http_error_fmt_fn fmt, void *ar
 /* Starts accepting on an already bound+listening non-blocking fd (the caller
  * sets SO_REUSEPORT). Takes ownership of fd. */
 int  http_server_listen_fd(http_server_t *s, int fd);
+/* Serves an already connected socket as if the listener had accepted it
+ * (socket activation, tests and the fuzzer, which uses a socketpair).
+ * client_addr is what requests report ("local" when NULL). Takes ownership
+ * of fd (closed on failure). Returns 0 or -1 (also while stopping). */
+int  http_server_adopt_fd(http_server_t *s, int fd, const char *client_addr);
 /* Stops accepting new connections; idle keep-alive connections are closed,
  * connections with a request in progress are closed after their reply ends. */
 void http_server_stop_accepting(http_server_t *s);

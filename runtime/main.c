@@ -9,9 +9,9 @@
 #include "worker.h"
 #include "log.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <event2/thread.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -85,6 +85,18 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     worker_maybe_exit(arg);
 }
 
+/* libevent (worker loop): every few seconds. A worker with no stream gives
+ * freed heap pages back to the system, so RSS returns to its idle level after
+ * a burst instead of staying at the high-water mark. */
+static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    (void)fd; (void)what;
+    if (w->active != 0) return;
+    lua_gc(w->vm->L, LUA_GCCOLLECT, 0);   /* garbage of the last burst, then its pages */
+    malloc_trim(0);
+}
+
 /* libevent (worker loop): drain requested. */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
@@ -107,11 +119,9 @@ static void *worker_main(void *arg)
     log_thread_init(w->base);
     event_base_dispatch(w->base);
     /* cleanup on the worker's own thread: nothing else touches these */
+    stream_abort_all(w);              /* only after a drain timeout are any left */
     http_server_free(w->http);
-    /* easies before the multi and its share: a share in use can't be freed */
-    for (int i = 0; i < w->n_easy; i++) curl_easy_cleanup(w->easy_pool[i]);
-    w->n_easy = 0;
-    upstream_free(&w->up);
+    uc_pool_free(w->ucp);
     pthread_mutex_lock(&w->mu);
     if (w->next_vm) policy_vm_release(w->next_vm);
     w->next_vm = NULL;
@@ -119,6 +129,7 @@ static void *worker_main(void *arg)
     policy_vm_release(w->vm);
     w->vm = NULL;
     log_thread_done();
+    event_free(w->trim_ev);
     event_free(w->reload_ev);
     event_free(w->stop_ev);
     if (w->drain_timer) event_free(w->drain_timer);
@@ -148,13 +159,21 @@ static int worker_init(worker_t *w, int index, policy_vm_t *vm, char *err, size_
         .idle_timeout_ms = (int)(st->idle_timeout * 1000),
     };
     w->http = http_server_new(w->base, &lim, stream_handle, w);
-    if (!w->http || upstream_init(&w->up, w->base, stream_upstream_done) != 0) {
+    w->ucp = uc_pool_new(w->base, NULL, st->upstream_idle_max);
+    if (w->ucp) {
+        uc_pool_set_stale_retry(w->ucp, 0);   /* every send is a counted attempt */
+        uc_pool_set_idle_timeout(w->ucp, (int)(st->upstream_idle_timeout * 1000));
+    }
+    if (!w->http || !w->ucp) {
         snprintf(err, errlen, "cannot set up worker %d", index);
         return -1;
     }
     w->listen_fd = listen_socket(st->listen, err, errlen);
     if (w->listen_fd < 0 || http_server_listen_fd(w->http, w->listen_fd) != 0) return -1;
     w->reload_ev = event_new(w->base, -1, 0, on_reload, w);
+    w->trim_ev = event_new(w->base, -1, EV_PERSIST, on_trim_tick, w);
+    struct timeval trim_every = { 2, 0 };   /* cheap when idle, invisible under load */
+    event_add(w->trim_ev, &trim_every);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
     return 0;
 }
@@ -267,7 +286,6 @@ int main(int argc, char **argv)
     }
     G.config_path = config;
     pthread_mutex_init(&G.mu, NULL);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) { fprintf(stderr, "moongate: curl init failed\n"); return 1; }
     evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
     policy_watchdog_init();
@@ -281,7 +299,6 @@ int main(int argc, char **argv)
     if (test_only) {
         printf("moongate: configuration %s ok\n", config);
         policy_vm_release(first);
-        curl_global_cleanup();
         return 0;
     }
     if (log_open(G.st.log) != 0) { fprintf(stderr, "moongate: cannot open log %s\n", G.st.log); return 1; }
@@ -320,7 +337,6 @@ int main(int argc, char **argv)
     event_base_free(main_base);
     for (int i = 0; i < G.n_workers; i++) pthread_mutex_destroy(&G.workers[i].mu);
     free(G.workers);
-    curl_global_cleanup();
     log_event(LOG_INFO, "moongate stopped");
     return 0;
 }

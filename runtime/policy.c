@@ -227,6 +227,10 @@ static void read_settings(lua_State *L, int t, settings_t *st)
     st->retry_after_cap = field_num(L, t, "retry_after_cap", 30);
     st->policy_timeout = field_num(L, t, "policy_timeout", 0.2);
     st->sse_max_event = (size_t)field_num(L, t, "sse_max_event", 1 << 20);
+    st->upstream_idle_timeout = field_num(L, t, "upstream_idle_timeout", 50);
+    /* 64 idle connections per origin and worker cover the steady state of a
+     * busy provider; bursts open more and close the extras when idle. */
+    st->upstream_idle_max = (int)field_num(L, t, "upstream_idle_max", 64);
 }
 
 /* ---- the request core userdata ---- */

@@ -21,6 +21,8 @@ typedef struct settings {
     double header_timeout, body_timeout, idle_timeout, drain_timeout;
     double retry_after_cap, policy_timeout;
     size_t sse_max_event;
+    double upstream_idle_timeout;   /* seconds an idle upstream connection is kept */
+    int    upstream_idle_max;       /* idle upstream connections kept per origin and worker */
 } settings_t;
 
 typedef struct policy_vm {

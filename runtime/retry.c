@@ -146,7 +146,11 @@ static int parse_http_date(const char *s, time_t now, time_t *out)
         /* Two-digit year: a date more than 50 years ahead is the most recent
          * past year with those digits (RFC 9110 5.6.7). */
         struct tm nt;
-        int cur = gmtime_r(&now, &nt) ? nt.tm_year + 1900 : 1970;
+        int cur = 1970;
+        /* A clock outside years 0..9999 (tm_year + 1900 could overflow an
+         * int near INT_MAX) is clamped: any answer is as good, none is UB. */
+        if (gmtime_r(&now, &nt))
+            cur = nt.tm_year < -1900 ? 0 : nt.tm_year > 9999 - 1900 ? 9999 : nt.tm_year + 1900;
         year = cur - cur % 100 + yy;
         if (year > cur + 50)
             year -= 100;

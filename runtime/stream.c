@@ -1,5 +1,5 @@
 /* stream.c - one request, start to end. The stream is the sole owner and
- * freer of everything a request uses: the curl easy handle, the SSE decoder,
+ * freer of everything a request uses: the upstream transfer, the SSE decoder,
  * output buffers, the plan table anchored in its VM, the request core, and
  * one reference on the VM it started with.
  *
@@ -23,10 +23,11 @@
  *   client gone at any point --> cancel transfer and timers -------> DONE
  *
  * One function per transition: stream_handle (new request), attempt_start,
- * on_header_line / on_headers_end, on_write (upstream data),
- * stream_upstream_done, attempt_failed, on_timer, on_client_close, on_drain,
+ * up_on_status / up_on_header / up_on_headers_end, up_on_body (upstream
+ * data), up_on_done, attempt_failed, on_timer, on_client_close, on_drain,
  * stream_finish. A stream is freed only in stream_finish, which runs from loop
- * callbacks (never from inside a curl callback), after both sides are done. */
+ * callbacks after both sides are done; uclient never calls back into a
+ * stream after uc_cancel. */
 #include "worker.h"
 #include "log.h"
 #include "retry.h"
@@ -63,6 +64,7 @@ typedef struct attempt {
 
 typedef struct stream {
     worker_t *w;
+    struct stream *prev, *next;  /* the worker's live streams */
     policy_vm_t *vm;
     http_req_t *req;             /* NULL once the client side is done */
     void *core;                  /* request core userdata (anchored by core_ref) */
@@ -75,10 +77,10 @@ typedef struct stream {
     int n_at, cur, tries_cur, tries_total;
     int client_stream, hide_usage;
 
-    CURL *easy;
-    struct curl_slist *hdrs;
-    char errbuf[CURL_ERROR_SIZE];
+    uc_req_t *ur;                /* the running upstream transfer, NULL between attempts */
+    char detail[160];            /* why the last transfer failed, for the log */
     int up_status, mode, fail, committed, paused;
+    int held;                    /* a role-only first event waits in out (see on_sse_event) */
     long long up_clen;
     char up_ctype[128];
     char ra[48], ra_ms[24];      /* Retry-After, retry-after-ms of the last response */
@@ -113,14 +115,34 @@ static void stream_finish(stream_t *s);
 
 /* ---------- replies to the client ---------- */
 
+/* Appends "name: value\r\n" with the value made safe for a header: model
+ * ids come from client bodies, where a JSON escape can carry CR, LF or other
+ * control bytes; those become '?' so nothing can be injected. */
+static void header_safe(struct evbuffer *h, const char *name, const char *v)
+{
+    char buf[512];
+    size_t n = 0;
+    for (; *v && n < sizeof buf - 1; v++) {
+        unsigned char c = (unsigned char)*v;
+        buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    evbuffer_add(h, name, strlen(name));
+    evbuffer_add(h, ": ", 2);
+    evbuffer_add(h, buf, n);
+    evbuffer_add(h, "\r\n", 2);
+}
+
 /* The extra headers every reply of this stream carries. */
 static void reply_headers(stream_t *s, struct evbuffer *h)
 {
-    evbuffer_add_printf(h, "x-request-id: %s\r\n", s->id);
+    evbuffer_add(h, "x-request-id: ", 14);
+    evbuffer_add(h, s->id, strlen(s->id));
+    evbuffer_add(h, "\r\n", 2);
     if (s->n_at > 0 && s->tries_total > 0) {
         const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
-        evbuffer_add_printf(h, "x-moongate-provider: %s\r\nx-moongate-model: %s\r\nx-moongate-attempts: %d\r\n",
-                            a->provider, a->model, s->tries_total);
+        header_safe(h, "x-moongate-provider", a->provider);
+        header_safe(h, "x-moongate-model", a->model);
+        evbuffer_add_printf(h, "x-moongate-attempts: %d\r\n", s->tries_total);
     }
 }
 
@@ -218,7 +240,7 @@ static int usage_scan(stream_t *s, const char *p, size_t n)
     return 1;
 }
 
-/* ---------- upstream callbacks (called by curl, from inside curl_multi_socket_action) ---------- */
+/* ---------- upstream callbacks (called by uclient from the loop) ---------- */
 
 static void timer_arm(stream_t *s, int kind, double ms);
 
@@ -274,32 +296,19 @@ static void on_headers_end(stream_t *s)
     }
 }
 
-/* curl: CURLOPT_HEADERFUNCTION, one call per header line, status lines of
- * interim (1xx) responses included. Must return size*n to go on. */
-static size_t on_header_line(char *p, size_t size, size_t n, void *arg)
+/* uclient: the final status line of the current attempt's response. */
+static void up_on_status(void *arg, int status)
 {
     stream_t *s = arg;
-    size_t len = size * n;
     note_activity(s);
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        const char *sp = memchr(p, ' ', len);
-        s->up_status = sp ? atoi(sp + 1) : 0;
-        s->up_ctype[0] = 0; s->ra[0] = 0; s->ra_ms[0] = 0;
-        s->up_clen = -1;
-        evbuffer_drain(s->up_hdrs, evbuffer_get_length(s->up_hdrs));
-        return len;
-    }
-    if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-        if (s->up_status >= 200) on_headers_end(s);
-        return len;
-    }
-    const char *colon = memchr(p, ':', len);
-    if (!colon) return len;
-    size_t nlen = (size_t)(colon - p);
-    const char *v = colon + 1, *e = p + len;
-    while (v < e && (*v == ' ' || *v == '\t')) v++;
-    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ')) e--;
-    size_t vlen = (size_t)(e - v);
+    s->up_status = status;
+}
+
+/* uclient: one response header. Remembers what the stream needs and keeps
+ * the forwardable ones for the client. */
+static void up_on_header(void *arg, const char *p, size_t nlen, const char *v, size_t vlen)
+{
+    stream_t *s = arg;
 #define IS(h) (nlen == sizeof(h) - 1 && strncasecmp(p, h, nlen) == 0)
     if (IS("content-type")) snprintf(s->up_ctype, sizeof s->up_ctype, "%.*s", (int)vlen, v);
     else if (IS("content-length")) s->up_clen = strtoll(v, NULL, 10);
@@ -307,9 +316,18 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *arg)
     else if (IS("retry-after-ms")) snprintf(s->ra_ms, sizeof s->ra_ms, "%.*s", (int)vlen, v);
     else if (IS("x-request-id")) evbuffer_add_printf(s->up_hdrs, "x-upstream-request-id: %.*s\r\n", (int)vlen, v);
 #undef IS
-    if (header_forwardable(p, nlen, 0))
-        evbuffer_add_printf(s->up_hdrs, "%.*s: %.*s\r\n", (int)nlen, p, (int)vlen, v);
-    return len;
+    if (header_forwardable(p, nlen, 0)) {
+        evbuffer_add(s->up_hdrs, p, nlen);
+        evbuffer_add(s->up_hdrs, ": ", 2);
+        evbuffer_add(s->up_hdrs, v, vlen);
+        evbuffer_add(s->up_hdrs, "\r\n", 2);
+    }
+}
+
+/* uclient: end of the response headers. */
+static void up_on_headers_end(void *arg)
+{
+    on_headers_end(arg);
 }
 
 /* sse: one complete upstream event. Serialises it into s->out unless it must
@@ -320,11 +338,23 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
     stream_t *s = arg;
     const char *d = ev->data;
     size_t n = ev->data_len;
-    if (n > 7 && memmem(d, n < 64 ? n : 64, "\"error\"", 7) && !s->committed &&
-        evbuffer_get_length(s->out) == 0 && !memmem(d, n, "\"choices\"", 9)) {
-        s->fail = FAIL_ERROR_EVENT;
-        return 1;
+    if (n > 7 && memmem(d, n < 64 ? n : 64, "\"error\"", 7) && !memmem(d, n, "\"choices\"", 9)) {
+        if (!s->committed && (s->held || evbuffer_get_length(s->out) == 0)) {
+            /* nothing but a role chunk went by: this attempt failed, retry it */
+            evbuffer_drain(s->out, evbuffer_get_length(s->out));
+            s->held = 0;
+            s->fail = FAIL_ERROR_EVENT;
+            return 1;
+        }
+        s->abort = "upstream_error_event";   /* relayed as is; the log says so */
     }
+    /* The first chunk of an OpenAI stream only says role=assistant. Holding it
+     * (not committing) until the next event keeps an error that comes right
+     * after it retryable; it carries no token, so time to first token is
+     * unchanged. */
+    int hold = !s->committed && !s->held && evbuffer_get_length(s->out) == 0 &&
+               memmem(d, n, "\"role\"", 6) && !memmem(d, n, "\"tool_calls\"", 12) &&
+               (memmem(d, n, "\"content\":\"\"", 12) || memmem(d, n, "\"content\":null", 14));
     if (memmem(d, n, "\"usage\"", 7) && usage_scan(s, d, n) && s->hide_usage &&
         (memmem(d, n, "\"choices\":[]", 12) || memmem(d, n, "\"choices\": []", 13)))
         return 0;   /* the usage chunk the client did not ask for */
@@ -344,17 +374,18 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
         p = nl + 1;
     }
     evbuffer_add(s->out, "\n", 1);
+    if (hold) s->held = 1;
+    else s->held = 0;
     return 0;
 }
 
-/* curl: CURLOPT_WRITEFUNCTION, body bytes of the current attempt. Returns
- * len to go on, CURL_WRITEFUNC_PAUSE to be called again with the same bytes
- * after unpausing (slow client), anything else to abort the transfer. Never
- * removes the handle or frees the stream. */
-static size_t on_write(char *p, size_t size, size_t nm, void *arg)
+/* uclient: body bytes of the current attempt. Returns len to go on,
+ * UC_PAUSE to get the same bytes again after uc_resume (slow client), 0 to
+ * abort the transfer (then on_done says UC_ERR_ABORTED). Never frees the
+ * stream: that happens in up_on_done or on_client_close. */
+static size_t up_on_body(void *arg, const char *p, size_t len)
 {
     stream_t *s = arg;
-    size_t len = size * nm;
     note_activity(s);
     if (!s->req) return 0;                      /* client gone: abort */
     switch (s->mode) {
@@ -363,12 +394,12 @@ static size_t on_write(char *p, size_t size, size_t nm, void *arg)
     case MODE_SSE: {
         if (s->committed && http_req_pending_output(s->req) > HTTP_OUT_HIGH_WATER) {
             s->paused = 1;
-            return CURL_WRITEFUNC_PAUSE;
+            return UC_PAUSE;
         }
         int rc = sse_feed(&s->sse, p, len, on_sse_event, NULL, s);
-        if (rc == SSE_TOO_LARGE) { s->fail = FAIL_PROTOCOL; return 0; }
+        if (rc == SSE_TOO_LARGE || rc == SSE_NOMEM) { s->fail = FAIL_PROTOCOL; return 0; }
         if (rc == SSE_STOPPED) return 0;
-        if (evbuffer_get_length(s->out)) {
+        if (evbuffer_get_length(s->out) && !s->held) {
             commit(s);
             http_reply_chunk_buf(s->req, s->out);
         }
@@ -386,7 +417,7 @@ static size_t on_write(char *p, size_t size, size_t nm, void *arg)
     case MODE_RAW:
         if (s->committed && http_req_pending_output(s->req) > HTTP_OUT_HIGH_WATER) {
             s->paused = 1;
-            return CURL_WRITEFUNC_PAUSE;
+            return UC_PAUSE;
         }
         commit(s);
         http_reply_chunk(s->req, p, len);
@@ -405,43 +436,19 @@ static void timer_arm(stream_t *s, int kind, double ms)
     evtimer_add(s->timer, &tv);
 }
 
-static void easy_release(stream_t *s)
-{
-    if (!s->easy) return;
-    worker_t *w = s->w;
-    if (w->n_easy < (int)(sizeof w->easy_pool / sizeof *w->easy_pool)) {
-        curl_easy_reset(s->easy);
-        w->easy_pool[w->n_easy++] = s->easy;
-    } else {
-        curl_easy_cleanup(s->easy);
-    }
-    s->easy = NULL;
-    curl_slist_free_all(s->hdrs);
-    s->hdrs = NULL;
-}
+static void up_on_done(void *arg, int result, const char *detail);
 
-/* Builds the header list of attempt i from the anchored plan table. */
-static struct curl_slist *attempt_headers(stream_t *s, int i)
+static const uc_callbacks_t up_callbacks = {
+    .on_status = up_on_status, .on_header = up_on_header, .on_headers_end = up_on_headers_end,
+    .on_body = up_on_body, .on_done = up_on_done,
+};
+
+/* Stops the current transfer, if any; no uclient callback follows. */
+static void transfer_cancel(stream_t *s)
 {
-    lua_State *L = s->vm->L;
-    struct curl_slist *l = NULL;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan_ref);
-    lua_getfield(L, -1, "attempts");
-    lua_rawgeti(L, -1, i + 1);
-    lua_getfield(L, -1, "headers");
-    if (lua_istable(L, -1)) {
-        int n = (int)lua_objlen(L, -1);
-        for (int k = 1; k <= n; k++) {
-            lua_rawgeti(L, -1, k);
-            const char *h = lua_tostring(L, -1);
-            if (h) l = curl_slist_append(l, h);
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 4);
-    /* no "Expect: 100-continue" round trip on large bodies */
-    l = curl_slist_append(l, "Expect:");
-    return l;
+    if (!s->ur) return;
+    uc_cancel(s->ur);
+    s->ur = NULL;
 }
 
 static void attempt_start(stream_t *s)
@@ -449,43 +456,40 @@ static void attempt_start(stream_t *s)
     worker_t *w = s->w;
     attempt_t *a = &s->at[s->cur];
     s->tries_total++;
-    s->up_status = 0; s->mode = MODE_NONE; s->fail = FAIL_NONE; s->paused = 0;
-    s->up_ctype[0] = 0; s->ra[0] = 0; s->ra_ms[0] = 0; s->up_clen = -1;
+    s->up_status = 0; s->mode = MODE_NONE; s->fail = FAIL_NONE; s->paused = 0; s->held = 0;
+    s->up_ctype[0] = 0; s->ra[0] = 0; s->ra_ms[0] = 0; s->up_clen = -1; s->detail[0] = 0;
     evbuffer_drain(s->up_hdrs, evbuffer_get_length(s->up_hdrs));
     evbuffer_drain(s->body, evbuffer_get_length(s->body));
+    evbuffer_drain(s->out, evbuffer_get_length(s->out));
     if (s->sse_ready) sse_reset(&s->sse);
 
-    CURL *e = w->n_easy ? w->easy_pool[--w->n_easy] : curl_easy_init();
-    if (!e) { attempt_failed(s, FAIL_CONNECT); return; }
-    s->easy = e;
-    s->hdrs = attempt_headers(s, s->cur);
-    s->errbuf[0] = 0;
-    curl_easy_setopt(e, CURLOPT_URL, a->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdrs);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)a->t_connect);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)a->t_total);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (a->body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body);   /* not copied: lives in the anchored plan */
+    /* header strings point into the anchored plan table; uc_start copies them */
+    const char *hv[32];
+    int nh = 0;
+    lua_State *L = s->vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan_ref);
+    lua_getfield(L, -1, "attempts");
+    lua_rawgeti(L, -1, s->cur + 1);
+    lua_getfield(L, -1, "headers");
+    if (lua_istable(L, -1)) {
+        int n = (int)lua_objlen(L, -1);
+        for (int k = 1; k <= n && nh < 32; k++) {
+            lua_rawgeti(L, -1, k);
+            const char *h = lua_tostring(L, -1);
+            lua_pop(L, 1);
+            if (h) hv[nh++] = h;
+        }
     }
-    if (strcmp(a->method, "POST") != 0 || !a->body) {
-        if (strcmp(a->method, "GET") == 0 && !a->body) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-        else curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, a->method);
-    }
+    lua_pop(L, 4);
     timer_arm(s, TIMER_FIRST_BYTE, a->t_first_byte);
-    if (upstream_start(&w->up, e) != 0) { easy_release(s); attempt_failed(s, FAIL_CONNECT); }
+    s->ur = uc_start(w->ucp, a->url, a->method, hv, nh, a->body, a->body ? a->body_len : 0,
+                     a->t_connect, a->t_total, 1, &up_callbacks, s);
+    if (!s->ur) {
+        evtimer_del(s->timer);
+        s->timer_kind = TIMER_NONE;
+        snprintf(s->detail, sizeof s->detail, "invalid upstream request (url or headers)");
+        attempt_failed(s, FAIL_CONNECT);
+    }
 }
 
 /* The client gets the outcome of the last failure when nothing is left to try. */
@@ -564,19 +568,17 @@ static void end_committed_with_error(stream_t *s, const char *code, const char *
     client_done(s, s->status_sent);
 }
 
-/* upstream.c: the transfer of the current attempt ended (easy already removed
- * from the multi). Also called directly when we abort it ourselves. */
-static void attempt_ended(stream_t *s, CURLcode rc)
+/* The transfer of the current attempt ended (uclient's on_done, or our own
+ * timer after cancelling it). ok: the response was complete. */
+static void attempt_ended(stream_t *s, int ok, int kind_hint)
 {
     evtimer_del(s->timer);
     s->timer_kind = TIMER_NONE;
-    easy_release(s);
+    s->ur = NULL;
     if (!s->req) { stream_finish(s); return; }
-    if (s->mode == MODE_DISCARD && rc == CURLE_OK) { attempt_failed(s, FAIL_STATUS); return; }
-    if (rc != CURLE_OK || s->fail) {
-        int kind = s->fail ? s->fail :
-                   rc == CURLE_OPERATION_TIMEDOUT ? FAIL_TIMEOUT :
-                   (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) ? FAIL_CONNECT : FAIL_RESET;
+    if (s->mode == MODE_DISCARD && ok) { attempt_failed(s, FAIL_STATUS); return; }
+    if (!ok || s->fail) {
+        int kind = s->fail ? s->fail : kind_hint;
         if (!s->committed) {
             if (s->mode == MODE_DISCARD) kind = FAIL_STATUS;
             attempt_failed(s, kind);
@@ -588,13 +590,14 @@ static void attempt_ended(stream_t *s, CURLcode rc)
                                  kind == FAIL_PROTOCOL ? "upstream sent an invalid stream" :
                                  "upstream connection failed mid-stream");
         log_event(LOG_WARN, "request %s: upstream %s/%s failed after first byte: %s",
-                  s->id, s->at[s->cur].provider, s->at[s->cur].model, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+                  s->id, s->at[s->cur].provider, s->at[s->cur].model, s->detail[0] ? s->detail : "stream ended early");
         stream_finish(s);
         return;
     }
     switch (s->mode) {
     case MODE_SSE:
         if (!s->committed) commit(s);
+        if (evbuffer_get_length(s->out)) http_reply_chunk_buf(s->req, s->out);   /* a held role chunk */
         http_reply_end(s->req);
         client_done(s, s->up_status);
         break;
@@ -618,10 +621,15 @@ static void attempt_ended(stream_t *s, CURLcode rc)
     stream_finish(s);
 }
 
-void stream_upstream_done(void *priv, CURL *easy, CURLcode rc)
+/* uclient: the transfer ended. The uc_req_t is freed when we return. */
+static void up_on_done(void *arg, int result, const char *detail)
 {
-    (void)easy;
-    attempt_ended(priv, rc);
+    stream_t *s = arg;
+    if (detail) snprintf(s->detail, sizeof s->detail, "%s", detail);
+    int kind = result == UC_ERR_TIMEOUT ? FAIL_TIMEOUT :
+               (result == UC_ERR_CONNECT || result == UC_ERR_DNS || result == UC_ERR_TLS) ? FAIL_CONNECT :
+               FAIL_RESET;
+    attempt_ended(s, result == UC_OK, kind);
 }
 
 /* libevent: backoff elapsed, or a first-byte / idle deadline to check. */
@@ -630,7 +638,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     stream_t *s = arg;
     (void)fd; (void)what;
     if (s->timer_kind == TIMER_BACKOFF) { attempt_start(s); return; }
-    if (!s->easy) return;
+    if (!s->ur) return;
     const attempt_t *a = &s->at[s->cur];
     if (s->timer_kind == TIMER_IDLE) {
         double left = s->last_activity + a->t_idle / 1000.0 - mono();
@@ -639,9 +647,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    upstream_cancel(&s->w->up, s->easy);
+    transfer_cancel(s);
     s->fail = FAIL_TIMEOUT;
-    attempt_ended(s, CURLE_OPERATION_TIMEDOUT);
+    snprintf(s->detail, sizeof s->detail, "no upstream bytes for %d ms",
+             s->timer_kind == TIMER_IDLE ? a->t_idle : a->t_first_byte);
+    attempt_ended(s, 0, FAIL_TIMEOUT);
 }
 
 /* http.c: the client went away before the reply ended. The request is freed
@@ -653,7 +663,7 @@ static void on_client_close(http_req_t *r, void *arg)
     s->req = NULL;
     if (!s->abort) s->abort = "client_closed";
     evtimer_del(s->timer);
-    if (s->easy) { upstream_cancel(&s->w->up, s->easy); easy_release(s); }
+    transfer_cancel(s);
     stream_finish(s);
 }
 
@@ -662,9 +672,9 @@ static void on_drain(http_req_t *r, void *arg)
 {
     stream_t *s = arg;
     (void)r;
-    if (s->paused && s->easy) {
+    if (s->paused && s->ur) {
         s->paused = 0;
-        curl_easy_pause(s->easy, CURLPAUSE_CONT);   /* may call on_write right here */
+        uc_resume(s->ur);   /* the refused bytes come again from the loop */
     }
 }
 
@@ -712,6 +722,8 @@ static void stream_finish(stream_t *s)
     evbuffer_free(s->up_hdrs);
     evbuffer_free(s->out);
     evbuffer_free(s->body);
+    if (s->prev) s->prev->next = s->next; else w->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
     free(s);
     w->active--;
     if (w->draining) worker_maybe_exit(w);
@@ -761,6 +773,9 @@ void stream_handle(http_req_t *req, void *arg)
     stream_t *s = calloc(1, sizeof *s);
     if (!s) { http_reply(req, 503, "application/json", NULL, "{\"error\":{\"message\":\"out of memory\",\"type\":\"api_error\",\"param\":null,\"code\":null}}", 82); return; }
     s->w = w;
+    s->next = w->streams;
+    if (s->next) ((stream_t *)s->next)->prev = s;
+    w->streams = s;
     s->req = req;
     s->vm = w->vm;
     policy_vm_retain(s->vm);
@@ -862,4 +877,20 @@ void stream_handle(http_req_t *req, void *arg)
         return;
     }
     attempt_start(s);
+}
+
+/* Worker shutdown after the drain timeout: ends every live stream (the
+ * upstream transfer is cancelled, the access line says so). The client side
+ * is left to http_server_free, which closes the connections without
+ * callbacks. Called from the worker's thread after its loop stopped. */
+void stream_abort_all(worker_t *w)
+{
+    while (w->streams) {
+        stream_t *s = w->streams;
+        s->req = NULL;
+        if (!s->abort) s->abort = "shutdown";
+        evtimer_del(s->timer);
+        transfer_cancel(s);
+        stream_finish(s);
+    }
 }

@@ -1,4 +1,4 @@
-/* worker.h - one worker thread: event loop, HTTP server, curl multi, policy VM.
+/* worker.h - one worker thread: event loop, HTTP server, upstream pool, policy VM.
  * Nothing here is shared with other workers except through the fields marked
  * "main thread writes", which are guarded by mu. */
 #ifndef MOONGATE_WORKER_H
@@ -6,10 +6,9 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include <curl/curl.h>
 #include "http.h"
 #include "policy.h"
-#include "upstream.h"
+#include "uclient.h"
 
 typedef struct gateway gateway_t;
 
@@ -19,21 +18,21 @@ typedef struct worker {
     pthread_t thread;
     struct event_base *base;
     http_server_t *http;
-    upstream_loop_t up;
+    uc_pool_t *ucp;               /* upstream keep-alive connections of this worker */
     policy_vm_t *vm;              /* current VM; requests retain their own */
     int listen_fd;
     int active;                   /* streams alive on this worker */
+    void *streams;                /* their list (stream.c owns the type) */
     int draining;
     uint64_t counter;             /* request ids */
     uint32_t id_salt;
     uint64_t rng;                 /* xorshift state for jitter */
-    CURL *easy_pool[64];          /* reset easy handles kept for reuse */
-    int n_easy;
     /* main thread writes, worker reads, under mu */
     pthread_mutex_t mu;
     policy_vm_t *next_vm;
     struct event *reload_ev, *stop_ev;
     struct event *drain_timer;    /* worker loop only */
+    struct event *trim_ev;        /* worker loop only: malloc_trim when idle */
 } worker_t;
 
 struct gateway {
@@ -48,7 +47,7 @@ struct gateway {
 
 /* stream.c: the HTTP handler for every request of a worker */
 void stream_handle(http_req_t *req, void *worker);
-void stream_upstream_done(void *priv, CURL *easy, CURLcode rc);
+void stream_abort_all(worker_t *w);
 /* main.c: called by a worker when its last stream ended while draining */
 void worker_maybe_exit(worker_t *w);
 double worker_rand(worker_t *w);

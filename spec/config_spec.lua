@@ -44,6 +44,14 @@ describe("moongate.config", function()
         err_of({ providers = { a = { kind = "nope", base_url = "http://x", api_key = "k" } } }))
       assert.matches("^providers%.a%.api_key: must be a string",
         err_of({ providers = { a = { base_url = "http://x", api_key = 12 } } }))
+      -- Found by fuzz/fuzz_config: a key with a line break became a second
+      -- header line in every upstream request.
+      assert.matches("^providers%.a%.api_key: must not contain line breaks",
+        err_of({ providers = { a = { base_url = "http://x", api_key = "sk-1\r\nX-Injected: 1" } } }))
+      assert.matches("^providers%.a%.api_key: must not contain line breaks",
+        err_of({ providers = { a = { base_url = "http://x", api_key = "sk-1\r" } } }))
+      assert.matches("^providers%.a%.base_url: must not contain spaces or control characters",
+        err_of({ providers = { a = { base_url = "http://x/v1\r\nX: y", api_key = "k" } } }))
       assert.matches("^providers%.a%.timeouts%.conect: unknown timeout",
         err_of({ providers = { a = { base_url = "http://x", api_key = "k", timeouts = { conect = 1 } } } }))
       assert.matches("^providers%.a%.retries: must be an integer",

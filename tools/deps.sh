@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages moongate needs, only those missing.
 set -e
-need="build-essential pkg-config libevent-dev libcurl4-openssl-dev libluajit-5.1-dev luajit \
-lua-cjson libssl-dev lua-busted python3 python3-pytest curl"
+need="build-essential pkg-config libevent-dev libluajit-5.1-dev luajit \
+lua-cjson libssl-dev libhttp-parser-dev lua-busted python3 python3-pytest curl"
 missing=""
 for p in $need; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -24,8 +24,8 @@ if [ -z "$ONLY" ] || [ "$ONLY" = unit ]; then
     out="$tmp/unit.out"
     "$t" >"$out" 2>&1; rc=$?
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-    p=$(echo "$line" | sed -nE 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\1/p')
-    f=$(echo "$line" | sed -nE 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\2/p')
+    p=$(echo "$line" | sed -nE 's/^(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/p')
+    f=$(echo "$line" | sed -nE 's/^(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/p')
     [ -z "$p" ] && { p=0; f=1; }
     [ $rc -ne 0 ] && [ "$f" = 0 ] && f=1
     [ "$f" != 0 ] && cat "$out"

@@ -38,7 +38,7 @@ local TIMEOUT_KEYS = { "connect", "first_byte", "idle", "total" }
 local C_NUMBERS = {
   "workers", "max_body", "max_header_bytes", "max_request_line", "max_headers",
   "header_timeout", "body_timeout", "idle_timeout", "drain_timeout", "retry_after_cap",
-  "sse_max_event", "policy_timeout",
+  "sse_max_event", "policy_timeout", "upstream_idle_timeout", "upstream_idle_max",
 }
 config.C_NUMBERS = C_NUMBERS
 
@@ -176,6 +176,8 @@ local function normalize_provider(name, p, defaults)
   P.module = load_kind(P.kind, where .. ".kind")
   if type(p.base_url) ~= "string" then fail(where .. ".base_url", "must be a string") end
   if not p.base_url:match("^https?://[^/]") then fail(where .. ".base_url", "must start with http:// or https://") end
+  -- Control bytes and spaces never belong in a URL; CR/LF would split it.
+  if p.base_url:find("[%c ]") then fail(where .. ".base_url", "must not contain spaces or control characters") end
   P.base_url = p.base_url:gsub("/+$", "")
   -- api_key: a non-empty string enables; nil/"" (env var unset) disables;
   -- false or "none" mark a keyless provider (local servers).
@@ -185,6 +187,9 @@ local function normalize_provider(name, p, defaults)
   elseif key == nil or key == "" then
     P.enabled = false
   elseif type(key) == "string" then
+    -- The key goes into an "Authorization: Bearer <key>" line: a CR or LF
+    -- (a .env file saved with CRLF) would end that line and start another.
+    if key:find("[\r\n%z]") then fail(where .. ".api_key", "must not contain line breaks or NUL") end
     P.api_key, P.enabled = key, true
   else
     fail(where .. ".api_key", "must be a string, false or \"none\"")

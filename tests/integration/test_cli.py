@@ -4,7 +4,8 @@ import socket
 import subprocess
 import time
 
-from conftest import (HOST, MOONGATE_BIN, REPO, chat_body, content_events, free_port, provider, to_lua)
+from conftest import (HOST, MOONGATE_BIN, REPO, chat_body, content_events, free_port, provider, to_lua,
+                      wait_for)
 
 GOOD_POLICY = """
 return {
@@ -163,3 +164,24 @@ def test_sigterm_stops_accepting_new_connections_while_draining(gateway, mock, f
     assert c.finished and c.saw_done, "stream cut short at SIGTERM: %d events, eof=%s, last=%r" % (
         len(c.events), c.eof, c.raw_body[-120:])
     assert gw.wait_exit(10) == 0
+
+
+def test_sigterm_drain_timeout_cuts_long_streams_and_still_exits_0(gateway, mock, faults):
+    gw = gateway({"drain_timeout": 1,
+                  "providers": {"mock": provider(faults(pace_ms=200, events=60), models=["mock-small"])}})
+    before = mock.stats()
+    c = gw.stream(chat_body("mock-small", stream=True))
+    assert c.next_event() is not None
+    t0 = time.monotonic()
+    gw.sigterm()
+    rc = gw.wait_exit(10)
+    took = time.monotonic() - t0
+    assert rc == 0, "exit status %r after a drain timeout" % rc
+    assert 0.8 < took < 4, "drain_timeout = 1 s, exit took %.2f s" % took
+    c.read_all(timeout=5)
+    c.close()
+    assert not c.saw_done, "a stream cut by the drain timeout must not look complete"
+    line = [l for l in gw.access_logs() if l.get("path") == "/v1/chat/completions"][-1]
+    assert line["abort"] == "shutdown", line
+    # the upstream transfer was cancelled, not left running
+    wait_for(lambda: mock.stats()["active"] == before["active"], 3, what="mock stream cancelled")

@@ -492,6 +492,15 @@ static void test_targets(void)
     T_EQ_INT(cli_response(&c, &r), 0);
     T_EQ_STR(r.body, "path=/info query=y=1 host=h minor=1 n=1");
     resp_free(&r);
+    /* absolute-form without a path, and asterisk-form */
+    SEND(&c, "GET HTTPS://h.example?q=2 HTTP/1.1\r\nHost: h\r\n\r\n");
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_INT(r.status, 404);
+    resp_free(&r);
+    SEND(&c, "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_INT(r.status, 404);
+    resp_free(&r);
     /* leading empty line tolerated, no Host accepted */
     SEND(&c, "\r\nGET /info HTTP/1.1\r\n\r\n");
     T_EQ_INT(cli_response(&c, &r), 0);
@@ -560,6 +569,15 @@ static void test_errors(void)
     EXPECT_ERROR("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400, NULL);
     static const char nul[] = "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n";
     expect_error(nul, sizeof nul - 1, 400, NULL);
+    /* Found by fuzz/fuzz_http: targets in no RFC 9112 form were taken as
+     * paths ("\xff", "v1/x"), and a "://" anywhere, even in the query, was
+     * read as absolute-form ("x?u=http://a/v1/models" had path /v1/models). */
+    EXPECT_ERROR("GET \xff HTTP/1.1\r\n\r\n", 400, "bad_request");
+    EXPECT_ERROR("GET v1/models HTTP/1.1\r\n\r\n", 400, NULL);
+    EXPECT_ERROR("GET x?u=http://a/v1/models HTTP/1.1\r\n\r\n", 400, NULL);
+    EXPECT_ERROR("GET ?a=1 HTTP/1.1\r\n\r\n", 400, NULL);
+    EXPECT_ERROR("GET *x HTTP/1.1\r\n\r\n", 400, NULL);
+    EXPECT_ERROR("GET 1http://h/ HTTP/1.1\r\n\r\n", 400, NULL);
 }
 
 static void test_timeouts(void)

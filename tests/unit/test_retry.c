@@ -57,6 +57,10 @@ static void test_dates(void)
     T_EQ_INT(ra("Fri, 31 Dec 9999 23:59:59 GMT", (time_t)INT64_MIN), RETRY_AFTER_MAX_MS);
     T_EQ_INT(ra("Fri, 31 Dec 9999 23:59:59 GMT", (time_t)INT64_MAX), 0);
     T_EQ_INT(ra("Sunday, 06-Nov-94 08:49:37 GMT", (time_t)INT64_MIN), RETRY_AFTER_MAX_MS);
+    /* Found by fuzz/fuzz_retry: a clock whose year is near INT_MAX (gmtime
+     * still succeeds) made the RFC 850 century arithmetic overflow an int. */
+    T_EQ_INT(ra("Sunday, 06-Nov-94 08:49:37 GMT", (time_t)INT64_C(67768036191676799)), 0);
+    T_EQ_INT(ra("Sunday, 06-Nov-94 08:49:37 GMT", (time_t)INT64_C(-67768040609740800)), RETRY_AFTER_MAX_MS);
 }
 
 static void test_seconds(void)

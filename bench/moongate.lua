@@ -1,0 +1,30 @@
+-- bench/moongate.lua: the config bench/bench.py runs moongate with.
+--
+-- Production-shaped on purpose: 2 workers (like nginx's worker_processes 2),
+-- JSON access lines written to a file (so logging costs what it costs in
+-- production), and the stock policy (no `policy` key), which does its full
+-- work on every request: precedence rules, plan, usage accounting, log line.
+-- bench.py sets the environment: BENCH_LISTEN, BENCH_MOCK_PORT, BENCH_LOG,
+-- BENCH_PACED_SPEC (the mock's fault spec for the paced stream lane).
+local mock = "http://127.0.0.1:" .. env("BENCH_MOCK_PORT", "9001")
+
+return {
+  listen = env("BENCH_LISTEN", "127.0.0.1:8080"),
+  workers = tonumber(env("BENCH_WORKERS", "2")),
+  log = env("BENCH_LOG", "stderr"),
+
+  providers = {
+    mock = {
+      kind = "openai",
+      base_url = mock .. "/v1",
+      api_key = "bench-key",
+      models = { "mock-small" },
+    },
+    paced = {
+      kind = "openai",
+      base_url = mock .. "/f/" .. env("BENCH_PACED_SPEC", "pace_ms=20,events=64") .. "/v1",
+      api_key = "bench-key",
+      models = { "mock-paced" },
+    },
+  },
+}
