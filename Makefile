@@ -26,7 +26,7 @@ MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UT_SRC   := $(wildcard tests/unit/test_*.c)
 UT_BIN   := $(UT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-lua test-integration bench clean
+.PHONY: all deps run test test-unit test-lua test-integration test-bench bench clean
 all: $(BUILD)/moongate $(BUILD)/moongate-mock $(UT_BIN)
 ifneq ($(SAN),1)
 all: moongate
@@ -58,9 +58,14 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tools/test.sh
 
-test-unit test-lua test-integration: deps
+test-unit test-lua test-integration test-bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) ONLY=$(@:test-%=%) sh tools/test.sh
+
+# The benchmark side by side with nginx and Portkey (about 6 minutes); writes
+# bench/RESULTS.md and bench/chart.svg.
+bench: deps
+	@sh bench/run.sh
 
 clean:
 	rm -rf build moongate

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs the test suites and prints one closing line "N passed, N failed".
-# BUILD=build/rel|build/san picks the binaries; ONLY=unit|lua|integration runs one suite.
+# BUILD=build/rel|build/san picks the binaries; ONLY=unit|lua|integration|bench runs one suite.
 BUILD=${BUILD:-build/rel}
 ONLY=${ONLY:-}
 cd "$(dirname "$0")/.." || exit 2
@@ -54,6 +54,19 @@ if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then
   f=$(echo "$summary" | grep -oE '[0-9]+ (failed|error|errors)' | awk '{s+=$1} END {print s+0}')
   [ $rc -ne 0 ] && [ "$f" = 0 ] && f=1
   echo "  integration: $p passed, $f failed"
+  add "$p" "$f"
+fi
+
+# A few seconds per benchmark lane so the harness cannot rot (normal build only).
+if { [ -z "$ONLY" ] && [ "$BUILD" = build/rel ]; } || [ "$ONLY" = bench ]; then
+  echo "== bench smoke (make bench, shortened)"
+  sh bench/run.sh --smoke >"$tmp/bench.out" 2>&1; rc=$?
+  line=$(grep -E 'bench smoke: [0-9]+ passed, [0-9]+ failed' "$tmp/bench.out" | tail -1)
+  p=$(echo "$line" | sed -nE 's/.*smoke: ([0-9]+) passed, ([0-9]+) failed.*/\1/p'); p=${p:-0}
+  f=$(echo "$line" | sed -nE 's/.*smoke: ([0-9]+) passed, ([0-9]+) failed.*/\2/p'); f=${f:-1}
+  [ $rc -ne 0 ] && [ "$f" = 0 ] && f=1
+  [ "$f" != 0 ] && tail -30 "$tmp/bench.out"
+  echo "  bench smoke: $p passed, $f failed"
   add "$p" "$f"
 fi
 
