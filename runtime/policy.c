@@ -187,6 +187,25 @@ int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen)
     return 0;
 }
 
+int policy_pcall(policy_vm_t *vm, int nargs, int nresults, char *err, size_t errlen)
+{
+    lua_State *L = vm->L;
+    int fn = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, fn);
+    deadline_arm(L, vm->timeout, 0);
+    int rc = lua_pcall(L, nargs, nresults, fn);
+    deadline_disarm(L);
+    if (rc != 0) {
+        const char *m = lua_tostring(L, -1);
+        snprintf(err, errlen, "%s", m ? m : "unknown Lua error");
+        lua_settop(L, fn - 1);
+        return -1;
+    }
+    lua_remove(L, fn);
+    return 0;
+}
+
 /* ---- settings ---- */
 
 static double field_num(lua_State *L, int t, const char *k, double dflt)
@@ -336,6 +355,7 @@ policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *
     vm->refs = 1;
     vm->generation = generation;
     vm->done_ref = LUA_NOREF;
+    vm->translator_ref = LUA_NOREF;
     vm->timeout = 0.2;
     luaL_openlibs(L);
 
@@ -375,6 +395,8 @@ policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *
     lua_getfield(L, host, "handle");
     if (!lua_isfunction(L, -1)) { snprintf(err, errlen, "moongate.host has no handle()"); goto fail_msg; }
     vm->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, host, "translator");
+    vm->translator_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : (lua_pop(L, 1), LUA_NOREF);
     if (has_done) {
         lua_getfield(L, host, "done");
         if (lua_isfunction(L, -1)) vm->done_ref = luaL_ref(L, LUA_REGISTRYINDEX);

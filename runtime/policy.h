@@ -32,6 +32,7 @@ typedef struct policy_vm {
     int handle_ref;      /* registry ref of host.handle */
     int done_ref;        /* registry ref of host.done, LUA_NOREF when no on_done */
     int core_mt_ref;     /* metatable for request cores */
+    int translator_ref;  /* host.translator, LUA_NOREF when the host has none */
     double timeout;      /* policy_timeout, seconds */
 } policy_vm_t;
 
@@ -49,6 +50,11 @@ void policy_vm_release(policy_vm_t *vm);   /* closes the state at zero */
  * pushed, writes the message into err and returns -1. */
 int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen);
 /* (the argument is consumed either way) */
+
+/* Calls the function below nargs arguments on the stack, under the deadline
+ * and a traceback handler. 0: nresults results left on the stack; -1: all
+ * of it popped and the message in err. */
+int policy_pcall(policy_vm_t *vm, int nargs, int nresults, char *err, size_t errlen);
 
 /* Deadline watchdog. policy_watchdog_init installs the SIGUSR2 handler
  * (once, before threads start); each worker thread calls policy_watch_thread

@@ -1,4 +1,6 @@
-/* stream.c - one request, start to end. The stream is the sole owner and
+/* stream.c - one request, start to end (reply.c writes what the client
+ * sees, xlate.c calls the Lua translators; stream.h holds the shared state).
+ * The stream is the sole owner and
  * freer of everything a request uses: the upstream transfer, the SSE decoder,
  * output buffers, the plan table anchored in its VM, the request core, and
  * one reference on the VM it started with.
@@ -28,10 +30,9 @@
  * stream_finish. A stream is freed only in stream_finish, which runs from loop
  * callbacks after both sides are done; uclient never calls back into a
  * stream after uc_cancel. */
-#include "worker.h"
+#include "stream.h"
 #include "log.h"
 #include "retry.h"
-#include "sse.h"
 
 #include <lauxlib.h>
 #include <ctype.h>
@@ -43,170 +44,9 @@
 #include <time.h>
 #include <event2/buffer.h>
 
-#define MAX_ATTEMPTS 16          /* a plan longer than this is cut: 16 targets is already absurd */
-#define MAX_RETRIES 10           /* per target, whatever the policy says */
-/* Non-stream bodies up to this size are collected and sent with a
- * Content-Length once complete, which also keeps them retryable until then;
- * bigger ones (files, audio) are relayed chunk by chunk as they arrive. */
-#define BUFFER_CAP (4u << 20)
-
-enum { MODE_NONE, MODE_DISCARD, MODE_SSE, MODE_BUFFER, MODE_RAW };
-enum { FAIL_NONE, FAIL_STATUS, FAIL_TIMEOUT, FAIL_CONNECT, FAIL_RESET, FAIL_PROTOCOL, FAIL_ERROR_EVENT };
-enum { TIMER_NONE, TIMER_FIRST_BYTE, TIMER_IDLE, TIMER_BACKOFF };
-
-typedef struct attempt {
-    const char *provider, *model, *url, *method, *body;   /* point into the anchored plan table */
-    size_t body_len;
-    int retries;
-    int backoff_base, backoff_cap;                        /* ms */
-    int t_connect, t_first_byte, t_idle, t_total;         /* ms */
-} attempt_t;
-
-typedef struct stream {
-    worker_t *w;
-    struct stream *prev, *next;  /* the worker's live streams */
-    policy_vm_t *vm;
-    http_req_t *req;             /* NULL once the client side is done */
-    void *core;                  /* request core userdata (anchored by core_ref) */
-    int core_ref, plan_ref;
-    char id[20];
-    char method[16], path[256], route[24];
-    double t_start, t_first_out; /* monotonic seconds */
-
-    attempt_t at[MAX_ATTEMPTS];
-    int n_at, cur, tries_cur, tries_total;
-    int client_stream, hide_usage;
-
-    uc_req_t *ur;                /* the running upstream transfer, NULL between attempts */
-    char detail[160];            /* why the last transfer failed, for the log */
-    int up_status, mode, fail, committed, paused;
-    int held;                    /* a role-only first event waits in out (see on_sse_event) */
-    long long up_clen;
-    char up_ctype[128];
-    char ra[48], ra_ms[24];      /* Retry-After, retry-after-ms of the last response */
-    struct evbuffer *up_hdrs;    /* upstream headers to forward, "Name: value\r\n" */
-    struct evbuffer *out;        /* events decoded from one upstream read */
-    struct evbuffer *body;       /* MODE_BUFFER */
-    sse_decoder_t sse;
-    int sse_ready;
-
-    struct event *timer;
-    int timer_kind;
-    double last_activity;
-    int last_fail, last_status;
-    int64_t last_retry_ms;
-    int64_t prompt_tokens, completion_tokens;
-
-    int status_sent;
-    const char *abort;
-    int finished;
-} stream_t;
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void attempt_start(stream_t *s);
 static void attempt_failed(stream_t *s, int kind);
 static void stream_finish(stream_t *s);
-
-/* ---------- replies to the client ---------- */
-
-/* Appends "name: value\r\n" with the value made safe for a header: model
- * ids come from client bodies, where a JSON escape can carry CR, LF or other
- * control bytes; those become '?' so nothing can be injected. */
-static void header_safe(struct evbuffer *h, const char *name, const char *v)
-{
-    char buf[512];
-    size_t n = 0;
-    for (; *v && n < sizeof buf - 1; v++) {
-        unsigned char c = (unsigned char)*v;
-        buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    evbuffer_add(h, name, strlen(name));
-    evbuffer_add(h, ": ", 2);
-    evbuffer_add(h, buf, n);
-    evbuffer_add(h, "\r\n", 2);
-}
-
-/* The extra headers every reply of this stream carries. */
-static void reply_headers(stream_t *s, struct evbuffer *h)
-{
-    evbuffer_add(h, "x-request-id: ", 14);
-    evbuffer_add(h, s->id, strlen(s->id));
-    evbuffer_add(h, "\r\n", 2);
-    if (s->n_at > 0 && s->tries_total > 0) {
-        const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
-        header_safe(h, "x-moongate-provider", a->provider);
-        header_safe(h, "x-moongate-model", a->model);
-        evbuffer_add_printf(h, "x-moongate-attempts: %d\r\n", s->tries_total);
-    }
-}
-
-static void client_done(stream_t *s, int status)
-{
-    /* the reply has ended: http.c owns and frees the request from here on */
-    s->status_sent = status;
-    s->req = NULL;
-}
-
-/* A complete reply with Content-Length; ends the client side. */
-static void reply_full(stream_t *s, int status, const char *ctype, const char *extra,
-                       const void *body, size_t len)
-{
-    if (!s->req) return;
-    struct evbuffer *h = evbuffer_new();
-    reply_headers(s, h);
-    if (extra) evbuffer_add(h, extra, strlen(extra));
-    evbuffer_add(h, "", 1);
-    if (s->t_first_out == 0) s->t_first_out = mono();
-    http_reply(s->req, status, ctype, (const char *)evbuffer_pullup(h, -1), body, len);
-    evbuffer_free(h);
-    client_done(s, status);
-}
-
-/* OpenAI error envelope; message must be plain text without quotes issues
- * (we escape it anyway). */
-static void reply_error(stream_t *s, int status, const char *type, const char *code,
-                        const char *extra_headers, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-static void reply_error(stream_t *s, int status, const char *type, const char *code,
-                        const char *extra_headers, const char *fmt, ...)
-{
-    char msg[512], body[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    size_t n = (size_t)snprintf(body, sizeof body, "{\"error\":{\"message\":\"");
-    log_json_escape(body, &n, sizeof body - 160, msg);
-    n += (size_t)snprintf(body + n, sizeof body - n, " (request id %s)\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
-                          s->id, type, code);
-    reply_full(s, status, "application/json", extra_headers, body, n);
-}
-
-/* First byte to the client: send status and headers. */
-static void commit(stream_t *s)
-{
-    if (s->committed || !s->req) return;
-    s->committed = 1;
-    s->t_first_out = mono();
-    struct evbuffer *h = evbuffer_new();
-    reply_headers(s, h);
-    const char *ctype = s->up_ctype[0] ? s->up_ctype : NULL;
-    if (s->mode == MODE_SSE) {
-        evbuffer_add_printf(h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-        ctype = "text/event-stream; charset=utf-8";
-    }
-    evbuffer_add_buffer(h, s->up_hdrs);
-    evbuffer_add(h, "", 1);
-    http_reply_start(s->req, s->up_status, ctype, (const char *)evbuffer_pullup(h, -1));
-    evbuffer_free(h);
-    s->status_sent = s->up_status;
-}
 
 /* ---------- usage accounting (no JSON decode on the hot path) ---------- */
 
@@ -276,6 +116,11 @@ static void on_headers_end(stream_t *s)
     if (strncasecmp(s->up_ctype, "text/event-stream", 17) == 0) s->mode = MODE_SSE;
     else if (s->up_clen < 0 || (unsigned long long)s->up_clen <= BUFFER_CAP) s->mode = MODE_BUFFER;
     else s->mode = MODE_RAW;
+    if (s->at[s->cur].translate) {
+        /* a translated body is converted whole: never relayed raw */
+        if (s->mode == MODE_RAW) s->mode = MODE_BUFFER;
+        if (xlate_begin(s) != 0) { s->fail = FAIL_PROTOCOL; s->mode = MODE_DISCARD; return; }
+    }
     if (s->mode == MODE_SSE && !s->sse_ready) {
         sse_init(&s->sse, s->w->gw->st.sse_max_event);
         s->sse_ready = 1;
@@ -348,6 +193,10 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
         }
         s->abort = "upstream_error_event";   /* relayed as is; the log says so */
     }
+    if (s->tr_ref != LUA_NOREF) {
+        if (xlate_event(s, ev->event, ev->event_len, d, n) != 0) { s->fail = FAIL_PROTOCOL; return 1; }
+        return 0;
+    }
     /* The first chunk of an OpenAI stream only says role=assistant. Holding it
      * (not committing) until the next event keeps an error that comes right
      * after it retryable; it carries no token, so time to first token is
@@ -400,7 +249,7 @@ static size_t up_on_body(void *arg, const char *p, size_t len)
         if (rc == SSE_TOO_LARGE || rc == SSE_NOMEM) { s->fail = FAIL_PROTOCOL; return 0; }
         if (rc == SSE_STOPPED) return 0;
         if (evbuffer_get_length(s->out) && !s->held) {
-            commit(s);
+            reply_commit(s);
             http_reply_chunk_buf(s->req, s->out);
         }
         return len;
@@ -410,8 +259,9 @@ static size_t up_on_body(void *arg, const char *p, size_t len)
             evbuffer_add(s->body, p, len);
             return len;
         }
+        if (s->tr_ref != LUA_NOREF) { s->fail = FAIL_PROTOCOL; return 0; }   /* too big to translate */
         s->mode = MODE_RAW;                     /* too big to hold: relay from here on */
-        commit(s);
+        reply_commit(s);
         http_reply_chunk_buf(s->req, s->body);
         /* fall through */
     case MODE_RAW:
@@ -419,7 +269,7 @@ static size_t up_on_body(void *arg, const char *p, size_t len)
             s->paused = 1;
             return UC_PAUSE;
         }
-        commit(s);
+        reply_commit(s);
         http_reply_chunk(s->req, p, len);
         return len;
     default:
@@ -462,6 +312,7 @@ static void attempt_start(stream_t *s)
     evbuffer_drain(s->body, evbuffer_get_length(s->body));
     evbuffer_drain(s->out, evbuffer_get_length(s->out));
     if (s->sse_ready) sse_reset(&s->sse);
+    xlate_end(s);
 
     /* header strings point into the anchored plan table; uc_start copies them */
     const char *hv[32];
@@ -550,24 +401,6 @@ static void attempt_failed(stream_t *s, int kind)
     else attempt_start(s);
 }
 
-/* After commit the only way out is to end the stream, in the client's dialect. */
-static void end_committed_with_error(stream_t *s, const char *code, const char *what)
-{
-    s->abort = code;
-    if (!s->req) return;
-    if (s->mode == MODE_SSE) {
-        char buf[512];
-        size_t n = (size_t)snprintf(buf, sizeof buf,
-            "data: {\"error\":{\"message\":\"%s (request id %s)\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"%s\"}}\n\n",
-            what, s->id, code);
-        http_reply_chunk(s->req, buf, n);
-        http_reply_end(s->req);
-    } else {
-        http_reply_abort(s->req);
-    }
-    client_done(s, s->status_sent);
-}
-
 /* The transfer of the current attempt ended (uclient's on_done, or our own
  * timer after cancelling it). ok: the response was complete. */
 static void attempt_ended(stream_t *s, int ok, int kind_hint)
@@ -584,7 +417,7 @@ static void attempt_ended(stream_t *s, int ok, int kind_hint)
             attempt_failed(s, kind);
             return;
         }
-        end_committed_with_error(s, kind == FAIL_TIMEOUT ? "upstream_timeout" :
+        reply_end_with_error(s, kind == FAIL_TIMEOUT ? "upstream_timeout" :
                                     kind == FAIL_PROTOCOL ? "upstream_error" : "upstream_reset",
                                  kind == FAIL_TIMEOUT ? "upstream timed out mid-stream" :
                                  kind == FAIL_PROTOCOL ? "upstream sent an invalid stream" :
@@ -596,17 +429,19 @@ static void attempt_ended(stream_t *s, int ok, int kind_hint)
     }
     switch (s->mode) {
     case MODE_SSE:
-        if (!s->committed) commit(s);
+        if (s->tr_ref != LUA_NOREF) xlate_finish(s);
+        if (!s->committed) reply_commit(s);
         if (evbuffer_get_length(s->out)) http_reply_chunk_buf(s->req, s->out);   /* a held role chunk */
         http_reply_end(s->req);
         client_done(s, s->up_status);
         break;
     case MODE_RAW:
-        commit(s);
+        reply_commit(s);
         http_reply_end(s->req);
         client_done(s, s->up_status);
         break;
     default: {   /* MODE_BUFFER or an empty response */
+        if (s->tr_ref != LUA_NOREF) xlate_body(s);
         size_t n = evbuffer_get_length(s->body);
         const char *b = n ? (const char *)evbuffer_pullup(s->body, -1) : "";
         if (n) usage_scan(s, b, n);
@@ -713,6 +548,7 @@ static void stream_finish(stream_t *s)
         if (policy_call(s->vm, s->vm->done_ref, err, sizeof err) == 0) lua_pop(L, 1);
         else log_event(LOG_ERROR, "policy on_done error (request %s, generation %d): %s", s->id, s->vm->generation, err);
     }
+    xlate_end(s);
     policy_core_invalidate(s->core);
     if (s->core_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->core_ref);
     if (s->plan_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->plan_ref);
@@ -781,7 +617,7 @@ void stream_handle(http_req_t *req, void *arg)
     policy_vm_retain(s->vm);
     w->active++;
     s->t_start = mono();
-    s->core_ref = s->plan_ref = LUA_NOREF;
+    s->core_ref = s->plan_ref = s->tr_ref = LUA_NOREF;
     s->prompt_tokens = s->completion_tokens = -1;
     snprintf(s->id, sizeof s->id, "%08x%08x", w->id_salt, (unsigned)++w->counter);
     snprintf(s->method, sizeof s->method, "%s", req->method);
@@ -791,6 +627,10 @@ void stream_handle(http_req_t *req, void *arg)
     s->body = evbuffer_new();
     s->timer = evtimer_new(w->base, on_timer, s);
     http_req_set_callbacks(req, on_client_close, on_drain, s);
+    /* the client's dialect by endpoint, so even a policy failure answers in it */
+    if (strncmp(req->path, "/v1/messages", 12) == 0) s->dialect = DIALECT_ANTHROPIC;
+    else if (strstr(req->path, ":generateContent") || strstr(req->path, ":streamGenerateContent") ||
+             strstr(req->path, ":countTokens")) s->dialect = DIALECT_GEMINI;
 
     lua_State *L = s->vm->L;
     s->core = policy_push_core(s->vm, req, s->id);
@@ -838,6 +678,9 @@ void stream_handle(http_req_t *req, void *arg)
     lua_pop(L, 1);
     s->hide_usage = (lua_getfield(L, t, "hide_usage"), lua_toboolean(L, -1));
     lua_pop(L, 1);
+    const char *dialect = tbl_str(L, t, "dialect", NULL);
+    if (dialect) s->dialect = strcmp(dialect, "anthropic") == 0 ? DIALECT_ANTHROPIC :
+                              strcmp(dialect, "gemini") == 0 ? DIALECT_GEMINI : DIALECT_OPENAI;
     lua_getfield(L, t, "attempts");
     int at = lua_gettop(L);
     int n = lua_istable(L, at) ? (int)lua_objlen(L, at) : 0;
@@ -862,6 +705,8 @@ void stream_handle(http_req_t *req, void *arg)
         x->t_first_byte = tbl_int(L, a, "first_byte", 60000);
         x->t_idle = tbl_int(L, a, "idle", 60000);
         x->t_total = tbl_int(L, a, "total", 600000);
+        x->translate = (lua_getfield(L, a, "translate"), lua_toboolean(L, -1));
+        lua_pop(L, 1);
         lua_pop(L, 1);
         if (!x->provider || !x->model || !x->url) continue;   /* host.lua validates; be safe anyway */
         if (!x->method) x->method = "POST";

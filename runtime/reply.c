@@ -1,0 +1,185 @@
+/* reply.c - what the client receives: headers every reply carries, whole
+ * replies, the start of a streamed reply (the commit), and errors in the
+ * client's dialect (OpenAI, Anthropic or Gemini shape, always with the request
+ * id), before commit as a status and body, after it as the dialect's error
+ * event. Owns nothing: it writes through the stream's request. */
+#include "stream.h"
+#include "log.h"
+
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Appends "name: value\r\n" with the value made safe for a header: model
+ * ids come from client bodies, where a JSON escape can carry CR, LF or other
+ * control bytes; those become '?' so nothing can be injected. */
+static void header_safe(struct evbuffer *h, const char *name, const char *v)
+{
+    char buf[512];
+    size_t n = 0;
+    for (; *v && n < sizeof buf - 1; v++) {
+        unsigned char c = (unsigned char)*v;
+        buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    evbuffer_add(h, name, strlen(name));
+    evbuffer_add(h, ": ", 2);
+    evbuffer_add(h, buf, n);
+    evbuffer_add(h, "\r\n", 2);
+}
+
+/* The extra headers every reply of this stream carries. */
+void reply_headers(stream_t *s, struct evbuffer *h)
+{
+    evbuffer_add(h, "x-request-id: ", 14);
+    evbuffer_add(h, s->id, strlen(s->id));
+    evbuffer_add(h, "\r\n", 2);
+    if (s->n_at > 0 && s->tries_total > 0) {
+        const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
+        header_safe(h, "x-moongate-provider", a->provider);
+        header_safe(h, "x-moongate-model", a->model);
+        evbuffer_add_printf(h, "x-moongate-attempts: %d\r\n", s->tries_total);
+    }
+}
+
+void client_done(stream_t *s, int status)
+{
+    /* the reply has ended: http.c owns and frees the request from here on */
+    s->status_sent = status;
+    s->req = NULL;
+}
+
+/* A complete reply with Content-Length; ends the client side. */
+void reply_full(stream_t *s, int status, const char *ctype, const char *extra,
+                       const void *body, size_t len)
+{
+    if (!s->req) return;
+    struct evbuffer *h = evbuffer_new();
+    reply_headers(s, h);
+    if (extra) evbuffer_add(h, extra, strlen(extra));
+    evbuffer_add(h, "", 1);
+    if (s->t_first_out == 0) s->t_first_out = mono();
+    http_reply(s->req, status, ctype, (const char *)evbuffer_pullup(h, -1), body, len);
+    evbuffer_free(h);
+    client_done(s, status);
+}
+
+/* Error type names by status, per dialect. */
+static const char *anthropic_type(int status)
+{
+    switch (status) {
+    case 400: case 405: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: case 503: return "overloaded_error";
+    default: return "api_error";
+    }
+}
+
+static const char *gemini_status(int status)
+{
+    switch (status) {
+    case 400: case 405: case 413: case 422: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 502: case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return "INTERNAL";
+    }
+}
+
+/* The error body of the client's dialect, with the request id in the
+ * message. type/code are OpenAI's names; the other dialects derive theirs
+ * from the status, as their APIs do. */
+static size_t error_json(stream_t *s, char *body, size_t cap, int status, const char *type,
+                         const char *code, const char *msg)
+{
+    size_t n;
+    switch (s->dialect) {
+    case DIALECT_ANTHROPIC:
+        n = (size_t)snprintf(body, cap, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"",
+                             anthropic_type(status));
+        log_json_escape(body, &n, cap - 64, msg);
+        n += (size_t)snprintf(body + n, cap - n, " (request id %s)\"}}", s->id);
+        break;
+    case DIALECT_GEMINI:
+        n = (size_t)snprintf(body, cap, "{\"error\":{\"code\":%d,\"message\":\"", status);
+        log_json_escape(body, &n, cap - 96, msg);
+        n += (size_t)snprintf(body + n, cap - n, " (request id %s)\",\"status\":\"%s\"}}", s->id,
+                              gemini_status(status));
+        break;
+    default:
+        n = (size_t)snprintf(body, cap, "{\"error\":{\"message\":\"");
+        log_json_escape(body, &n, cap - 160, msg);
+        n += (size_t)snprintf(body + n, cap - n, " (request id %s)\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
+                              s->id, type, code);
+    }
+    return n < cap ? n : cap - 1;
+}
+
+void reply_error(stream_t *s, int status, const char *type, const char *code,
+                 const char *extra_headers, const char *fmt, ...)
+{
+    char msg[512], body[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t n = error_json(s, body, sizeof body, status, type, code, msg);
+    reply_full(s, status, "application/json", extra_headers, body, n);
+}
+
+/* First byte to the client: send status and headers. */
+void reply_commit(stream_t *s)
+{
+    if (s->committed || !s->req) return;
+    s->committed = 1;
+    s->t_first_out = mono();
+    struct evbuffer *h = evbuffer_new();
+    reply_headers(s, h);
+    const char *ctype = s->up_ctype[0] ? s->up_ctype : NULL;
+    if (s->mode == MODE_SSE) {
+        evbuffer_add_printf(h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        ctype = "text/event-stream; charset=utf-8";
+    }
+    evbuffer_add_buffer(h, s->up_hdrs);
+    evbuffer_add(h, "", 1);
+    http_reply_start(s->req, s->up_status, ctype, (const char *)evbuffer_pullup(h, -1));
+    evbuffer_free(h);
+    s->status_sent = s->up_status;
+}
+
+
+void reply_end_with_error(stream_t *s, const char *code, const char *what)
+{
+    s->abort = code;
+    if (!s->req) return;
+    if (s->mode == MODE_SSE) {
+        char buf[1024];
+        size_t n = 0;
+        if (s->tr_ref != LUA_NOREF && xlate_error(s, code, what) == 0) {
+            /* the translator wrote the client dialect's error frames into s->out */
+        } else if (s->dialect == DIALECT_ANTHROPIC) {
+            n = (size_t)snprintf(buf, sizeof buf, "event: error\ndata: ");
+            n += error_json(s, buf + n, sizeof buf - n - 2, 502, "upstream_error", code, what);
+            buf[n++] = '\n'; buf[n++] = '\n';
+        } else {
+            /* OpenAI: a data event with an error object and no [DONE];
+             * Gemini: its error object as an event */
+            n = (size_t)snprintf(buf, sizeof buf, "data: ");
+            n += error_json(s, buf + n, sizeof buf - n - 2, 502, "upstream_error", code, what);
+            buf[n++] = '\n'; buf[n++] = '\n';
+        }
+        if (evbuffer_get_length(s->out)) http_reply_chunk_buf(s->req, s->out);
+        if (n) http_reply_chunk(s->req, buf, n);
+        http_reply_end(s->req);
+    } else {
+        http_reply_abort(s->req);
+    }
+    client_done(s, s->status_sent);
+}
