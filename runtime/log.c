@@ -131,31 +131,80 @@ void log_event(int level, const char *fmt, ...)
 
 static void put_str(char *b, size_t *n, size_t cap, const char *key, const char *v)
 {
-    *n += (size_t)snprintf(b + *n, cap - *n, ",\"%s\":", key);
-    if (!v) { *n += (size_t)snprintf(b + *n, cap - *n, "null"); return; }
+    size_t k = strlen(key);
+    if (*n + k + 8 > cap) return;
+    b[(*n)++] = ','; b[(*n)++] = '"';
+    memcpy(b + *n, key, k); *n += k;
+    b[(*n)++] = '"'; b[(*n)++] = ':';
+    if (!v) { memcpy(b + *n, "null", 4); *n += 4; return; }
     b[(*n)++] = '"';
     log_json_escape(b, n, cap - 2, v);
     b[(*n)++] = '"';
 }
 
+/* Integer and fixed-point formatting without printf: the access line is
+ * written once per request and vfprintf was a visible share of its cost. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_lit(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* v >= 0 with three decimals ("12.345") */
+static char *put_milli(char *p, double v)
+{
+    if (!(v >= 0)) v = 0;
+    uint64_t m = (uint64_t)(v * 1000 + 0.5);
+    p = put_u64(p, m / 1000);
+    *p++ = '.';
+    unsigned f = (unsigned)(m % 1000);
+    *p++ = (char)('0' + f / 100); *p++ = (char)('0' + f / 10 % 10); *p++ = (char)('0' + f % 10);
+    return p;
+}
+
+static char *put_i64_or_null(char *p, int64_t v)
+{
+    return v < 0 ? put_lit(p, "null") : put_u64(p, (uint64_t)v);
+}
+
 void log_access(const log_access_t *a)
 {
     char b[LOG_LINE_MAX];
-    size_t cap = sizeof b - 160, n = (size_t)snprintf(b, sizeof b, "{\"ts\":%.3f,\"type\":\"access\"", log_now());
+    size_t cap = sizeof b - 256, n;
+    char *p = put_lit(b, "{\"ts\":");
+    p = put_milli(p, log_now());
+    p = put_lit(p, ",\"type\":\"access\"");
+    n = (size_t)(p - b);
     put_str(b, &n, cap, "id", a->id);
     put_str(b, &n, cap, "method", a->method);
     put_str(b, &n, cap, "path", a->path);
     put_str(b, &n, cap, "route", a->route);
     put_str(b, &n, cap, "provider", a->provider);
     put_str(b, &n, cap, "model", a->model);
-    n += (size_t)snprintf(b + n, sizeof b - n, ",\"attempts\":%d,\"status\":%d,\"latency_ms\":%.3f",
-                          a->attempts, a->status, a->latency_ms);
-    if (a->ttft_ms >= 0) n += (size_t)snprintf(b + n, sizeof b - n, ",\"ttft_ms\":%.3f", a->ttft_ms);
-    else n += (size_t)snprintf(b + n, sizeof b - n, ",\"ttft_ms\":null");
-    if (a->prompt_tokens >= 0)
-        n += (size_t)snprintf(b + n, sizeof b - n, ",\"prompt_tokens\":%lld,\"completion_tokens\":%lld",
-                              (long long)a->prompt_tokens, (long long)(a->completion_tokens < 0 ? 0 : a->completion_tokens));
-    else n += (size_t)snprintf(b + n, sizeof b - n, ",\"prompt_tokens\":null,\"completion_tokens\":null");
+    p = b + n;
+    p = put_lit(p, ",\"attempts\":");
+    p = put_u64(p, (uint64_t)(a->attempts < 0 ? 0 : a->attempts));
+    p = put_lit(p, ",\"status\":");
+    p = put_u64(p, (uint64_t)(a->status < 0 ? 0 : a->status));
+    p = put_lit(p, ",\"latency_ms\":");
+    p = put_milli(p, a->latency_ms);
+    p = put_lit(p, ",\"ttft_ms\":");
+    p = a->ttft_ms >= 0 ? put_milli(p, a->ttft_ms) : put_lit(p, "null");
+    p = put_lit(p, ",\"prompt_tokens\":");
+    p = put_i64_or_null(p, a->prompt_tokens);
+    p = put_lit(p, ",\"completion_tokens\":");
+    p = a->prompt_tokens < 0 ? put_lit(p, "null") : put_u64(p, (uint64_t)(a->completion_tokens < 0 ? 0 : a->completion_tokens));
+    n = (size_t)(p - b);
     put_str(b, &n, sizeof b - 4, "abort", a->abort);
     b[n++] = '}';
     log_write_buffered(b, n);

@@ -10,7 +10,7 @@
 #include "log.h"
 
 #include <errno.h>
-#include <event2/thread.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -63,11 +63,18 @@ static int listen_socket(const char *addr, char *err, size_t errlen)
     return fd;
 }
 
-/* libevent (worker loop): the main thread left a new VM in next_vm. */
-static void on_reload(evutil_socket_t fd, short what, void *arg)
+/* Main thread -> worker: one byte per request ('r' reload, 's' stop,
+ * 'b' break the loop now). A full pipe can only hold repeats, so a failed
+ * write loses nothing. */
+static void worker_notify(worker_t *w, char c)
 {
-    worker_t *w = arg;
-    (void)fd; (void)what;
+    ssize_t r = write(w->notify_fd[1], &c, 1);
+    (void)r;
+}
+
+/* Worker: the main thread left a new VM in next_vm. */
+static void on_reload(worker_t *w)
+{
     pthread_mutex_lock(&w->mu);
     policy_vm_t *vm = w->next_vm;
     w->next_vm = NULL;
@@ -97,11 +104,9 @@ static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
     malloc_trim(0);
 }
 
-/* libevent (worker loop): drain requested. */
-static void on_stop(evutil_socket_t fd, short what, void *arg)
+/* Worker: drain requested. */
+static void on_stop(worker_t *w)
 {
-    worker_t *w = arg;
-    (void)fd; (void)what;
     w->draining = 1;
     http_server_stop_accepting(w->http);
     /* connections close asynchronously after their last reply flushed:
@@ -110,6 +115,22 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     w->drain_timer = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
     event_add(w->drain_timer, &every);
     worker_maybe_exit(w);
+}
+
+/* libevent (worker loop): bytes from the main thread. */
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    worker_t *w = arg;
+    char buf[64];
+    ssize_t n;
+    (void)what;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == 'r') on_reload(w);
+            else if (buf[i] == 's' && !w->draining) on_stop(w);
+            else if (buf[i] == 'b') event_base_loopbreak(w->base);
+        }
+    }
 }
 
 static void *worker_main(void *arg)
@@ -130,8 +151,9 @@ static void *worker_main(void *arg)
     w->vm = NULL;
     log_thread_done();
     event_free(w->trim_ev);
-    event_free(w->reload_ev);
-    event_free(w->stop_ev);
+    event_free(w->notify_ev);
+    close(w->notify_fd[0]);
+    close(w->notify_fd[1]);
     if (w->drain_timer) event_free(w->drain_timer);
     event_base_free(w->base);
     pthread_mutex_lock(&G.mu);
@@ -170,11 +192,15 @@ static int worker_init(worker_t *w, int index, policy_vm_t *vm, char *err, size_
     }
     w->listen_fd = listen_socket(st->listen, err, errlen);
     if (w->listen_fd < 0 || http_server_listen_fd(w->http, w->listen_fd) != 0) return -1;
-    w->reload_ev = event_new(w->base, -1, 0, on_reload, w);
+    /* The main thread reaches a worker only through this pipe, so no event
+     * base needs libevent's locks (they cost a mutex on every event_add). */
+    if (pipe2(w->notify_fd, O_NONBLOCK | O_CLOEXEC) != 0) { snprintf(err, errlen, "pipe: %s", strerror(errno)); return -1; }
+    w->notify_ev = event_new(w->base, w->notify_fd[0], EV_READ | EV_PERSIST, on_notify, w);
+    event_add(w->notify_ev, NULL);
     w->trim_ev = event_new(w->base, -1, EV_PERSIST, on_trim_tick, w);
     struct timeval trim_every = { 2, 0 };   /* cheap when idle, invisible under load */
     event_add(w->trim_ev, &trim_every);
-    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+
     return 0;
 }
 
@@ -214,7 +240,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         w->next_vm = vms[i];
         pthread_mutex_unlock(&w->mu);
         if (stale) policy_vm_release(stale);
-        event_active(w->reload_ev, 0, 0);
+        worker_notify(w, 'r');
     }
     pthread_mutex_lock(&G.mu);
     G.generation = gen;
@@ -236,7 +262,7 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what; (void)arg;
     log_event(LOG_WARN, "drain timeout: closing the remaining streams");
-    for (int i = 0; i < G.n_workers; i++) event_base_loopbreak(G.workers[i].base);
+    for (int i = 0; i < G.n_workers; i++) worker_notify(&G.workers[i], 'b');
 }
 
 /* libevent (main loop): SIGTERM / SIGINT, once. */
@@ -247,7 +273,7 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
     if (stopping) return;
     stopping = 1;
     log_event(LOG_INFO, "signal %d: draining (up to %.0f s)", (int)sig, G.st.drain_timeout);
-    for (int i = 0; i < G.n_workers; i++) event_active(G.workers[i].stop_ev, 0, 0);
+    for (int i = 0; i < G.n_workers; i++) worker_notify(&G.workers[i], 's');
     struct timeval tv = { (time_t)G.st.drain_timeout, (suseconds_t)((G.st.drain_timeout - (long)G.st.drain_timeout) * 1e6) };
     event_base_once(main_base, -1, EV_TIMEOUT, on_drain_timeout, NULL, &tv);
     /* poll for the workers' exit: 20 ms is invisible next to any drain */
@@ -286,7 +312,6 @@ int main(int argc, char **argv)
     }
     G.config_path = config;
     pthread_mutex_init(&G.mu, NULL);
-    evthread_use_pthreads();
     signal(SIGPIPE, SIG_IGN);
     policy_watchdog_init();
 

@@ -27,10 +27,12 @@ typedef struct worker {
     uint64_t counter;             /* request ids */
     uint32_t id_salt;
     uint64_t rng;                 /* xorshift state for jitter */
-    /* main thread writes, worker reads, under mu */
+    /* main thread writes, worker reads, under mu; the worker hears of it
+     * through notify_fd */
     pthread_mutex_t mu;
     policy_vm_t *next_vm;
-    struct event *reload_ev, *stop_ev;
+    int notify_fd[2];             /* pipe: main thread -> worker (see worker_notify) */
+    struct event *notify_ev;
     struct event *drain_timer;    /* worker loop only */
     struct event *trim_ev;        /* worker loop only: malloc_trim when idle */
 } worker_t;
