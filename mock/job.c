@@ -1,6 +1,7 @@
 /*
  * job.c - one API request's reply as a small state machine: delays, pacing,
- * faults, client disconnects. openai.c decides what the bytes are; this file
+ * faults, client disconnects. The job's dialect (openai.c, anthropic.c,
+ * gemini.c: a struct mock_dialect) decides what the bytes are; this file
  * decides when they go and when the reply ends.
  *
  * A job (struct mock_job) owns everything about one unfinished reply. Replies
@@ -14,15 +15,17 @@
  *   new ──▶ run ─┬─ stall ─────────────────────────▶ STALLED ──(client gone)──▶ cancelled
  *                ├─ first_byte_ms ─▶ WAIT_FIRST_BYTE ──(timer)──▶ start
  *                └─ start ─┬─ status / bad_json / non-stream body ─────────────▶ completed
- *                          └─ SSE ─▶ STREAMING ─(timer per event)─┬─ [DONE] ────▶ completed
+ *                          └─ SSE ─▶ STREAMING ─(timer per event)─┬─ end ───────▶ completed
  *                                                                 ├─ error_event ▶ completed
  *                                                                 ├─ stall_after ▶ STALLED
  *                                                                 └─ reset_after ▶ RESETTING ─▶ completed
  *   any state with a close callback ──(client gone)──▶ cancelled
  *
  * "Content events" are the events that carry words or tool-call argument
- * fragments; the role chunk, the finish chunk, the usage chunk and [DONE] are
- * not counted. reset_after/stall_after/error_event=N act once N content
+ * fragments; the opener (OpenAI role chunk; Anthropic message_start,
+ * content_block_start, ping), the finish, usage and end events ([DONE];
+ * Anthropic content_block_stop, message_delta, message_stop) are not
+ * counted. reset_after/stall_after/error_event=N act once N content
  * events were sent (N larger than the content: before the finish chunk).
  */
 #include "mock.h"
@@ -51,8 +54,8 @@ static void stream_pump(struct mock_job *job);
 /* ---- job life ------------------------------------------------------------- */
 
 struct mock_job *mock_job_new(struct evhttp_request *req, enum mock_endpoint ep,
-                              const struct mock_fault *f, int faults_on,
-                              const char *path_id)
+                              const struct mock_dialect *dl, const struct mock_fault *f,
+                              int faults_on, const char *path_id)
 {
     static unsigned long long seq;
     struct mock_job *job = calloc(1, sizeof(*job));
@@ -60,6 +63,7 @@ struct mock_job *mock_job_new(struct evhttp_request *req, enum mock_endpoint ep,
         return NULL;
     job->req = req;
     job->ep = ep;
+    job->dl = dl;
     job->f = *f;
     if (!faults_on) { /* fail_first exhausted: keep the shape, drop the faults */
         job->f.status = 0;
@@ -71,7 +75,7 @@ struct mock_job *mock_job_new(struct evhttp_request *req, enum mock_endpoint ep,
     job->eol = f->crlf ? "\r\n" : f->cr ? "\r" : "\n";
     if (path_id)
         job->path_id = strdup(path_id);
-    openai_parse(job, req);
+    dl->parse(job, req);
     mock_stats.active++;
     return job;
 }
@@ -222,7 +226,7 @@ void mock_job_run(struct mock_job *job)
 }
 
 /* One SSE event = one HTTP chunk (an empty buffer sends nothing). */
-static void sse_send(struct mock_job *job, struct evbuffer *b)
+void mock_sse_send(struct mock_job *job, struct evbuffer *b)
 {
     if (evbuffer_get_length(b))
         evhttp_send_reply_chunk(job->req, b);
@@ -257,8 +261,8 @@ static void stream_pump(struct mock_job *job)
             return;
         }
         if (fault_due(job, f->error_event)) {
-            openai_sse_error(job, b);
-            sse_send(job, b);
+            job->dl->sse_error(job, b);
+            mock_sse_send(job, b);
             evbuffer_free(b);
             job_end_reply(job);
             return;
@@ -269,22 +273,25 @@ static void stream_pump(struct mock_job *job)
             return;
         }
         if (job->sent >= job->total) {
-            openai_sse_finish(job, b);
-            sse_send(job, b);
-            openai_sse_usage(job, b);
-            sse_send(job, b);
-            openai_sse_done(job, b);
-            sse_send(job, b);
+            if (job->dl->sse_finish)
+                job->dl->sse_finish(job, b);
+            mock_sse_send(job, b);
+            if (job->dl->sse_usage)
+                job->dl->sse_usage(job, b);
+            mock_sse_send(job, b);
+            if (job->dl->sse_done)
+                job->dl->sse_done(job, b);
+            mock_sse_send(job, b);
             evbuffer_free(b);
             job_end_reply(job);
             return;
         }
-        openai_sse_content(job, b, job->sent++);
-        sse_send(job, b);
+        job->dl->sse_content(job, b, job->sent++);
+        mock_sse_send(job, b);
         if (f->malformed && !job->malformed_done) {
             job->malformed_done = 1;
-            openai_sse_malformed(job, b);
-            sse_send(job, b);
+            job->dl->sse_malformed(job, b);
+            mock_sse_send(job, b);
         }
         if (job->sent < job->total && output_backlog(job) > MOCK_OUT_HIGH_WATER) {
             /* the reader is slow: wait for the socket like a real server
@@ -308,7 +315,7 @@ static void stream_pump(struct mock_job *job)
 static void stream_start(struct mock_job *job)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(job->req);
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Content-Type", job->stream_ctype ? job->stream_ctype : "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     /* Paced events are small writes: without TCP_NODELAY, Nagle plus the
      * client's delayed ACK would hold each one back up to 40 ms. (The
@@ -323,10 +330,11 @@ static void stream_start(struct mock_job *job)
     evhttp_send_reply_start(job->req, 200, "OK");
     job->phase = MOCK_PH_STREAMING;
     struct evbuffer *b = evbuffer_new();
-    openai_sse_role(job, b);
-    sse_send(job, b);
+    if (job->dl->sse_open)
+        job->dl->sse_open(job, b);
+    mock_sse_send(job, b);
     evbuffer_free(b);
-    /* the first content event waits pace_ms after the role chunk */
+    /* the first content event waits pace_ms after the opener */
     if (job->f.pace_ms > 0 && job->total > 0 && job_arm(job, job->f.pace_ms) == 0)
         return;
     stream_pump(job);
@@ -345,9 +353,9 @@ static void job_start(struct mock_job *job)
     snprintf(id, sizeof(id), "req_mock_%llu", job->seq);
     evhttp_add_header(evhttp_request_get_output_headers(job->req), "x-request-id", id);
     if (job->f.status) {
-        openai_reply_status(job);
+        job->dl->reply_status(job);
     } else if (job->f.bad_json) {
-        openai_reply_bad_json(job);
+        mock_reply_bad_json(job);
     } else if (!job->stream && job->ep != MOCK_EP_MODELS && job->ep != MOCK_EP_MODEL_ONE &&
                (job->f.reset_after >= 0 || job->f.stall_after >= 0)) {
         /* non-stream: no events to count, so reset or stall before the
@@ -357,7 +365,7 @@ static void job_start(struct mock_job *job)
         else
             job_stall(job);
         return;
-    } else if (!openai_reply(job)) {
+    } else if (!job->dl->reply(job)) {
         stream_start(job);
         return;
     }

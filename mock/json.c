@@ -6,6 +6,7 @@
  */
 #include "mock.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -204,4 +205,20 @@ void mjson_escape(struct evbuffer *out, const char *s, size_t n)
     }
     if (p > run)
         evbuffer_add(out, run, (size_t)(p - run));
+}
+
+char *mjson_escape_dup(const char *s, size_t n)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *out = NULL;
+    if (!b)
+        return NULL;
+    mjson_escape(b, s, n);
+    size_t len = evbuffer_get_length(b);
+    if ((out = malloc(len + 1)) != NULL) {
+        evbuffer_remove(b, out, len);
+        out[len] = 0;
+    }
+    evbuffer_free(b);
+    return out;
 }

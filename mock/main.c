@@ -1,7 +1,8 @@
 /*
- * main.c - moongate-mock: flags, the listener, request dispatch, fault specs
- * from the URL, the fail_first counters, stats and the /_mock/ control
- * endpoints. The reply itself is openai.c's job.
+ * main.c - moongate-mock: flags, the listener, request routing (which
+ * endpoint, which dialect), fault specs from the URL, the fail_first counters,
+ * stats and the /_mock/ control endpoints. The reply itself is job.c's, with
+ * the bytes from the dialect (openai.c, anthropic.c, gemini.c).
  *
  * Single thread, one event_base, one evhttp. Nothing is logged per request
  * unless -v: the mock is the upstream of benchmarks and must not be their
@@ -279,17 +280,88 @@ static void reply_control(struct evhttp_request *req, const char *path)
     evbuffer_free(b);
 }
 
-static enum mock_endpoint route(enum evhttp_cmd_type cmd, const char *path, const char **id)
+/* Gemini: /{v1beta,v1,v1alpha}/models/{model}:{method}, {model} may hold '/'.
+ * Routed on the ":method" suffix; the model's end is cut with a NUL. Returns
+ * -1 when the path is not Gemini's (or, under /v1/, not a Gemini method). */
+static int route_gemini(enum evhttp_cmd_type cmd, char *path, const char **id)
 {
-    static const struct { const char *path; enum evhttp_cmd_type cmd; enum mock_endpoint ep; } r[] = {
-        {"/v1/chat/completions", EVHTTP_REQ_POST, MOCK_EP_CHAT},
-        {"/v1/completions", EVHTTP_REQ_POST, MOCK_EP_COMPLETIONS},
-        {"/v1/embeddings", EVHTTP_REQ_POST, MOCK_EP_EMBEDDINGS},
-        {"/v1/models", EVHTTP_REQ_GET, MOCK_EP_MODELS},
+    static const char *const prefixes[] = {"/v1beta/models/", "/v1alpha/models/", "/v1/models/"};
+    static const struct { const char *name; enum mock_endpoint ep; } methods[] = {
+        {"generateContent", MOCK_EP_GENERATE},
+        {"streamGenerateContent", MOCK_EP_STREAM_GEN},
+        {"countTokens", MOCK_EP_COUNT},
     };
+    size_t i, pl = 0;
+    for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(path, prefixes[i], (pl = strlen(prefixes[i]))) == 0)
+            break;
+    if (i == sizeof(prefixes) / sizeof(prefixes[0]))
+        return -1;
+    int ours = i < 2; /* /v1beta/, /v1alpha/ are Gemini's whatever follows */
+    char *colon = strrchr(path + pl, ':');
+    if (colon && colon > path + pl)
+        for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
+            if (strcmp(colon + 1, methods[m].name) == 0) {
+                *colon = 0;
+                *id = path + pl;
+                return cmd == EVHTTP_REQ_POST ? (int)methods[m].ep : MOCK_EP_BAD_METHOD;
+            }
+    return ours ? MOCK_EP_NOT_FOUND : -1;
+}
+
+/* Azure: /openai/deployments/{deployment}/{chat/completions|completions|embeddings}. */
+static int route_azure(enum evhttp_cmd_type cmd, char *path, const char **id)
+{
+    static const struct { const char *rest; enum mock_endpoint ep; } r[] = {
+        {"chat/completions", MOCK_EP_CHAT},
+        {"completions", MOCK_EP_COMPLETIONS},
+        {"embeddings", MOCK_EP_EMBEDDINGS},
+    };
+    if (strncmp(path, "/openai/deployments/", 20) != 0)
+        return -1;
+    char *dep = path + 20, *slash = strchr(dep, '/');
+    if (!slash || slash == dep)
+        return MOCK_EP_NOT_FOUND;
     for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
-        if (strcmp(path, r[i].path) == 0)
+        if (strcmp(slash + 1, r[i].rest) == 0) {
+            *slash = 0;
+            *id = dep;
+            return cmd == EVHTTP_REQ_POST ? (int)r[i].ep : MOCK_EP_BAD_METHOD;
+        }
+    return MOCK_EP_NOT_FOUND;
+}
+
+/* Which endpoint and dialect `path` is (may write a NUL into path to end *id). */
+static enum mock_endpoint route(enum evhttp_cmd_type cmd, char *path, const char **id,
+                                const struct mock_dialect **dl)
+{
+    static const struct {
+        const char *path; enum evhttp_cmd_type cmd; enum mock_endpoint ep;
+        const struct mock_dialect *dl;
+    } r[] = {
+        {"/v1/chat/completions", EVHTTP_REQ_POST, MOCK_EP_CHAT, &mock_openai},
+        {"/v1/completions", EVHTTP_REQ_POST, MOCK_EP_COMPLETIONS, &mock_openai},
+        {"/v1/embeddings", EVHTTP_REQ_POST, MOCK_EP_EMBEDDINGS, &mock_openai},
+        {"/v1/models", EVHTTP_REQ_GET, MOCK_EP_MODELS, &mock_openai},
+        {"/v1/messages", EVHTTP_REQ_POST, MOCK_EP_MESSAGES, &mock_anthropic},
+        {"/v1/messages/count_tokens", EVHTTP_REQ_POST, MOCK_EP_COUNT, &mock_anthropic},
+    };
+    int ep;
+    *dl = &mock_openai;
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+        if (strcmp(path, r[i].path) == 0) {
+            *dl = r[i].dl;
             return cmd == r[i].cmd ? r[i].ep : MOCK_EP_BAD_METHOD;
+        }
+    if ((ep = route_gemini(cmd, path, id)) >= 0) {
+        *dl = &mock_gemini;
+        return (enum mock_endpoint)ep;
+    }
+    if ((ep = route_azure(cmd, path, id)) >= 0) {
+        if (ep != MOCK_EP_NOT_FOUND)
+            *dl = &mock_azure;
+        return (enum mock_endpoint)ep;
+    }
     if (strncmp(path, "/v1/models/", 11) == 0 && path[11] && !strchr(path + 11, '/')) {
         *id = path + 11;
         return cmd == EVHTTP_REQ_GET ? MOCK_EP_MODEL_ONE : MOCK_EP_BAD_METHOD;
@@ -298,7 +370,7 @@ static enum mock_endpoint route(enum evhttp_cmd_type cmd, const char *path, cons
 }
 
 /* evhttp general callback: every request lands here once its body is read.
- * Replies at once or hands the request to a job (openai.c), which then owns
+ * Replies at once or hands the request to a job (job.c), which then owns
  * the reply until it ends or the client goes away. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -327,10 +399,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     struct mock_fault f;
     int faults_on = 1;
-    const char *p = path;
+    char *p = path;
     fault_defaults(&f);
     if (strncmp(path, "/f/", 3) == 0) {
-        const char *spec = path + 3, *slash = strchr(spec, '/');
+        char *spec = path + 3, *slash = strchr(spec, '/');
         char err[160];
         if (!slash || fault_parse(&f, spec, (size_t)(slash - spec), err, sizeof(err)) != 0) {
             mock_stats.completed++;
@@ -343,8 +415,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         p = slash;
     }
     const char *id = NULL;
-    enum mock_endpoint ep = route(evhttp_request_get_command(req), p, &id);
-    struct mock_job *job = mock_job_new(req, ep, &f, faults_on, id);
+    const struct mock_dialect *dl;
+    enum mock_endpoint ep = route(evhttp_request_get_command(req), p, &id, &dl);
+    char *decoded = NULL; /* a Gemini model or an Azure deployment arrives URL-encoded */
+    if (id && dl != &mock_openai && !(decoded = evhttp_uridecode(id, 0, NULL)))
+        id = NULL;
+    struct mock_job *job = mock_job_new(req, ep, dl, &f, faults_on, decoded ? decoded : id);
+    free(decoded);
     if (!job) {
         mock_stats.completed++;
         mock_send_error(req, 500, "server_error", NULL, "mock: out of memory");

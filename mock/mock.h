@@ -1,12 +1,18 @@
 /*
  * mock.h - shared declarations of the mock provider (moongate-mock).
  *
- * The mock is a single-threaded evhttp server speaking the OpenAI wire format
- * with faults chosen by URL (docs/internals.md section 3). Units:
- *   main.c    flags, listener, dispatch, fault specs, stats, /_mock/ control
- *   job.c     one reply's state machine: delays, pacing, faults, disconnects
- *   openai.c  request parsing and every body and SSE event of the dialect
- *   json.c    a minimal JSON scanner (top-level keys, value skipping) and escaping
+ * The mock is a single-threaded evhttp server speaking the OpenAI, Azure,
+ * Anthropic and Gemini wire formats with faults chosen by URL
+ * (docs/internals.md section 3). Units:
+ *   main.c      flags, listener, routing, fault specs, stats, /_mock/ control
+ *   job.c       one reply's state machine: delays, pacing, faults, disconnects
+ *   openai.c    the OpenAI (and Azure) dialect, and the content every dialect shares
+ *   anthropic.c the Anthropic Messages dialect
+ *   gemini.c    the Gemini generateContent dialect
+ *   json.c      a minimal JSON scanner (top-level keys, value skipping) and escaping
+ *
+ * A dialect is a `struct mock_dialect` (a table of functions): job.c asks it
+ * for the bytes and decides itself when they go.
  *
  * One `struct mock_job` exists per API request whose reply is not finished. It
  * is the only owner of its state; the evhttp request belongs to evhttp except in
@@ -57,6 +63,8 @@ int mjson_is(const char *val, const char *vend, const char *lit);
 /* Appends [s, s+n) to out as the inside of a JSON string: quotes, backslashes
  * and control bytes escaped, invalid UTF-8 bytes replaced by U+FFFD. */
 void mjson_escape(struct evbuffer *out, const char *s, size_t n);
+/* The same into a new NUL-terminated string (malloc'd; NULL on ENOMEM). */
+char *mjson_escape_dup(const char *s, size_t n);
 
 /* ---- faults (parsed from /f/<spec>/...) -------------------------------- */
 
@@ -78,7 +86,7 @@ struct mock_fault {
     int body_kb;        /* non-stream body padding, KiB */
 };
 
-/* ---- openai.c ------------------------------------------------------------ */
+/* ---- dialects ------------------------------------------------------------ */
 
 enum mock_endpoint {
     MOCK_EP_CHAT,
@@ -88,7 +96,34 @@ enum mock_endpoint {
     MOCK_EP_MODEL_ONE,   /* GET /v1/models/{id} */
     MOCK_EP_NOT_FOUND,
     MOCK_EP_BAD_METHOD,
+    MOCK_EP_MESSAGES,    /* anthropic POST /v1/messages */
+    MOCK_EP_COUNT,       /* anthropic /v1/messages/count_tokens, gemini :countTokens */
+    MOCK_EP_GENERATE,    /* gemini :generateContent */
+    MOCK_EP_STREAM_GEN,  /* gemini :streamGenerateContent */
 };
+
+struct mock_job;
+
+/* What a dialect must provide. job.c calls these; NULL members add nothing.
+ * Each SSE function appends one event (or none) to b and job.c sends b as
+ * one HTTP chunk; a function that needs several chunks (Anthropic's opener)
+ * sends all but the last itself with mock_sse_send(). */
+struct mock_dialect {
+    /* Fills the job from the request at arrival (body, headers, query). */
+    void (*parse)(struct mock_job *job, struct evhttp_request *req);
+    /* Sends the non-stream reply or the request's error and returns 1;
+     * returns 0 (nothing sent) when the request wants a stream. */
+    int (*reply)(struct mock_job *job);
+    void (*reply_status)(struct mock_job *job);   /* the status= fault */
+    void (*sse_open)(struct mock_job *job, struct evbuffer *b);
+    void (*sse_content)(struct mock_job *job, struct evbuffer *b, int i);
+    void (*sse_finish)(struct mock_job *job, struct evbuffer *b);
+    void (*sse_usage)(struct mock_job *job, struct evbuffer *b);
+    void (*sse_done)(struct mock_job *job, struct evbuffer *b);
+    void (*sse_error)(struct mock_job *job, struct evbuffer *b);
+    void (*sse_malformed)(struct mock_job *job, struct evbuffer *b);
+};
+extern const struct mock_dialect mock_openai, mock_azure, mock_anthropic, mock_gemini;
 
 enum mock_phase {
     MOCK_PH_WAIT_FIRST_BYTE, /* first_byte_ms timer armed */
@@ -104,6 +139,7 @@ struct mock_job {
     struct evhttp_connection *evcon;   /* set while a close callback is installed */
     struct event *timer;               /* lazily created; pacing and delays */
     struct mock_fault f;
+    const struct mock_dialect *dl;
     enum mock_endpoint ep;
     enum mock_phase phase;
     unsigned long long seq;            /* id suffix */
@@ -115,40 +151,53 @@ struct mock_job {
     long prompt_tokens;
     char *model;                       /* raw JSON string contents, owned; NULL if absent */
     char *tool;                        /* raw first function name, owned */
-    char *path_id;                     /* /v1/models/{id}, owned */
+    char *path_id;                     /* /v1/models/{id}; gemini model, azure
+                                          deployment (URL-decoded); owned */
+    int no_auth;                       /* anthropic/gemini/azure: no credentials */
+    int no_version;                    /* anthropic: no anthropic-version */
+    int has_max_tokens, has_messages;  /* anthropic */
+    int array;                         /* gemini stream without alt=sse: a JSON array */
+    const char *stream_ctype;          /* NULL = text/event-stream */
     /* streaming */
     int total;                         /* content events to send */
     int sent;                          /* content events sent */
     int malformed_done;
+    int finish_sent;                   /* gemini: finishReason already out */
     int reset_polls;
     const char *eol;                   /* "\n", "\r\n" or "\r" */
 };
 
 /* job.c: the reply's state machine. */
 struct mock_job *mock_job_new(struct evhttp_request *req, enum mock_endpoint ep,
-                              const struct mock_fault *f, int faults_on,
-                              const char *path_id);
+                              const struct mock_dialect *dl, const struct mock_fault *f,
+                              int faults_on, const char *path_id);
 /* Starts (or, after first_byte_ms / stall, schedules) the reply. The job frees
  * itself when the reply ends or the client goes away. */
 void mock_job_run(struct mock_job *job);
+/* Sends b as one HTTP chunk of the started reply (nothing when b is empty). */
+void mock_sse_send(struct mock_job *job, struct evbuffer *b);
 
-/* openai.c: the bytes. */
-/* Fills model/stream/include_usage/tool/n_inputs/prompt_tokens/total from the
- * body (chat, completions, embeddings only); sets invalid_json on a bad body. */
-void openai_parse(struct mock_job *job, struct evhttp_request *req);
-/* Sends the non-stream reply or the request's error and returns 1; returns 0
- * (nothing sent) when the request wants a stream. */
-int openai_reply(struct mock_job *job);
-void openai_reply_status(struct mock_job *job);   /* the status= fault */
-void openai_reply_bad_json(struct mock_job *job); /* the bad_json= fault */
-/* SSE events, appended to b (one event each; role and usage may add nothing). */
-void openai_sse_role(struct mock_job *job, struct evbuffer *b);
-void openai_sse_content(struct mock_job *job, struct evbuffer *b, int i);
-void openai_sse_finish(struct mock_job *job, struct evbuffer *b);
-void openai_sse_usage(struct mock_job *job, struct evbuffer *b);
-void openai_sse_done(struct mock_job *job, struct evbuffer *b);
-void openai_sse_error(struct mock_job *job, struct evbuffer *b);
-void openai_sse_malformed(struct mock_job *job, struct evbuffer *b);
+/* openai.c: the content every dialect shares. The sentence is N_WORDS words,
+ * the last one "<model>."; tool-call arguments are MOCK_TOOL_ARGS, streamed as
+ * MOCK_N_TOOL_FRAGS fragments (already JSON-string escaped). */
+#define MOCK_N_WORDS 7
+#define MOCK_N_TOOL_FRAGS 2
+#define MOCK_TOOL_ARGS "{\"city\":\"Paris\"}"
+extern const char *const mock_tool_frags[MOCK_N_TOOL_FRAGS];
+/* Content event i (word i cycled, a space after all but the last of total). */
+void mock_add_word(struct evbuffer *b, const struct mock_job *job, int i);
+/* body_kb: `,"padding":"xxx…"` of kb KiB (nothing for 0). */
+void mock_add_padding(struct evbuffer *b, int kb);
+const char *mock_model(const struct mock_job *job);  /* "" when absent */
+char *mock_dup_string(const char *v, const char *ve); /* JSON string contents */
+int mock_key_is(const char *k, size_t klen, const char *name);
+const char *mock_reason_phrase(int status);           /* NULL: evhttp's */
+void mock_send_json(struct mock_job *job, struct evbuffer *b); /* 200 */
+void mock_add_retry_headers(struct mock_job *job);    /* retry_after(_ms) */
+void mock_reply_bad_json(struct mock_job *job);       /* the bad_json= fault */
+/* Credentials: the header is present and not empty / `Bearer <token>`. */
+int mock_has_header(struct evhttp_request *req, const char *name);
+int mock_has_bearer(struct evhttp_request *req);
 /* An OpenAI error envelope with this status (also used by main.c). */
 void mock_send_error(struct evhttp_request *req, int status, const char *type,
                      const char *code, const char *fmt, ...)
@@ -163,7 +212,7 @@ extern struct mock_stats mock_stats;
 extern struct event_base *mock_base;
 extern int mock_verbose;
 
-/* Book-keeping hooks called by openai.c when a job ends. */
+/* Book-keeping hooks called by job.c when a job ends. */
 void mock_job_completed(struct mock_job *job);
 void mock_job_cancelled(struct mock_job *job);
 

@@ -3,6 +3,9 @@
  * request (model, stream, include_usage, tools, tool_choice, embeddings input)
  * into the job, and writes every body: chat, completions, embeddings, models,
  * error envelopes, and each SSE event. job.c decides when they are sent.
+ * Azure (/openai/deployments/{d}/...) is this dialect with the deployment as
+ * the model and an `api-key` check. The content all dialects share (the
+ * sentence, the tool arguments, padding, retry headers) lives here too.
  */
 #include "mock.h"
 
@@ -11,16 +14,17 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 
 /* The reply sentence is these words plus "<model>." (N_WORDS in all). */
 static const char *const words[] = {"Hello", "from", "the", "mock", "provider,", "model"};
-#define N_WORDS 7
+#define N_WORDS MOCK_N_WORDS
 /* Tool-call arguments, streamed as two fragments (already JSON-string escaped). */
-static const char *const tool_frags[] = {"{\\\"city\\\":", "\\\"Paris\\\"}"};
-#define N_TOOL_FRAGS 2
+const char *const mock_tool_frags[MOCK_N_TOOL_FRAGS] = {"{\\\"city\\\":", "\\\"Paris\\\"}"};
+#define N_TOOL_FRAGS MOCK_N_TOOL_FRAGS
 
 /* ---- request parsing ---------------------------------------------------- */
 
@@ -34,14 +38,14 @@ static char *dup_raw(const char *s, size_t n)
     return d;
 }
 
-static int key_is(const char *k, size_t klen, const char *name)
+int mock_key_is(const char *k, size_t klen, const char *name)
 {
     size_t n = strlen(name);
     return klen == n && memcmp(k, name, n) == 0;
 }
 
 /* A JSON string value as raw contents; NULL if the value is not a string. */
-static char *dup_string_value(const char *v, const char *ve)
+char *mock_dup_string(const char *v, const char *ve)
 {
     if (ve - v < 2 || *v != '"')
         return NULL;
@@ -51,7 +55,7 @@ static char *dup_string_value(const char *v, const char *ve)
 static int on_stream_option(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     struct mock_job *job = ud;
-    if (key_is(k, klen, "include_usage"))
+    if (mock_key_is(k, klen, "include_usage"))
         job->include_usage = mjson_is(v, ve, "true");
     return 0;
 }
@@ -59,8 +63,8 @@ static int on_stream_option(const char *k, size_t klen, const char *v, const cha
 static int on_function_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     char **name = ud;
-    if (key_is(k, klen, "name") && !*name)
-        *name = dup_string_value(v, ve);
+    if (mock_key_is(k, klen, "name") && !*name)
+        *name = mock_dup_string(v, ve);
     return *name != NULL;
 }
 
@@ -68,9 +72,9 @@ static int on_function_member(const char *k, size_t klen, const char *v, const c
  * Responses format {"type":"function","name":..}; the first name wins. */
 static int on_tool_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
-    if (key_is(k, klen, "function") && *v == '{')
+    if (mock_key_is(k, klen, "function") && *v == '{')
         mjson_object(v, ve, on_function_member, ud);
-    else if (key_is(k, klen, "name"))
+    else if (mock_key_is(k, klen, "name"))
         on_function_member(k, klen, v, ve, ud);
     return *(char **)ud != NULL;
 }
@@ -103,22 +107,22 @@ static int on_member(const char *k, size_t klen, const char *v, const char *ve, 
 {
     struct parse_ctx *pc = ud;
     struct mock_job *job = pc->job;
-    if (key_is(k, klen, "model")) {
+    if (mock_key_is(k, klen, "model")) {
         free(job->model);
-        job->model = dup_string_value(v, ve);
-    } else if (key_is(k, klen, "stream")) {
+        job->model = mock_dup_string(v, ve);
+    } else if (mock_key_is(k, klen, "stream")) {
         job->stream = mjson_is(v, ve, "true");
-    } else if (key_is(k, klen, "stream_options")) {
+    } else if (mock_key_is(k, klen, "stream_options")) {
         if (*v == '{')
             mjson_object(v, ve, on_stream_option, job);
-    } else if (key_is(k, klen, "tools")) {
+    } else if (mock_key_is(k, klen, "tools")) {
         if (*v == '[' && !job->tool)
             mjson_array(v, ve, on_tool, &job->tool);
-    } else if (key_is(k, klen, "tool_choice")) {
+    } else if (mock_key_is(k, klen, "tool_choice")) {
         pc->tool_choice_none = mjson_is(v, ve, "\"none\"");
-    } else if (key_is(k, klen, "encoding_format")) {
+    } else if (mock_key_is(k, klen, "encoding_format")) {
         job->emb_base64 = mjson_is(v, ve, "\"base64\"");
-    } else if (key_is(k, klen, "input")) {
+    } else if (mock_key_is(k, klen, "input")) {
         if (*v == '[') {
             int n = 0;
             mjson_array(v, ve, on_input, &n);
@@ -130,7 +134,7 @@ static int on_member(const char *k, size_t klen, const char *v, const char *ve, 
     return 0;
 }
 
-void openai_parse(struct mock_job *job, struct evhttp_request *req)
+static void openai_parse(struct mock_job *job, struct evhttp_request *req)
 {
     if (job->ep != MOCK_EP_CHAT && job->ep != MOCK_EP_COMPLETIONS && job->ep != MOCK_EP_EMBEDDINGS)
         return;
@@ -151,7 +155,7 @@ void openai_parse(struct mock_job *job, struct evhttp_request *req)
 
 /* evhttp 2.1 names 4xx past 417 just "Client Error"; say what SDKs expect.
  * NULL lets evhttp pick. */
-static const char *reason_phrase(int status)
+const char *mock_reason_phrase(int status)
 {
     switch (status) {
     case 422: return "Unprocessable Entity";
@@ -178,13 +182,12 @@ void mock_send_error(struct evhttp_request *req, int status, const char *type,
     else
         evbuffer_add_printf(b, "null}}\n");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, status, reason_phrase(status), b);
+    evhttp_send_reply(req, status, mock_reason_phrase(status), b);
     evbuffer_free(b);
 }
 
-void openai_reply_status(struct mock_job *job)
+void mock_add_retry_headers(struct mock_job *job)
 {
-    int st = job->f.status;
     struct evkeyvalq *h = evhttp_request_get_output_headers(job->req);
     char v[24];
     if (job->f.retry_after >= 0) {
@@ -195,6 +198,12 @@ void openai_reply_status(struct mock_job *job)
         snprintf(v, sizeof(v), "%d", job->f.retry_after_ms);
         evhttp_add_header(h, "retry-after-ms", v);
     }
+}
+
+static void openai_reply_status(struct mock_job *job)
+{
+    int st = job->f.status;
+    mock_add_retry_headers(job);
     if (st == 429)
         mock_send_error(job->req, st, "rate_limit_exceeded", "rate_limit_exceeded",
                         "mock fault: status %d", st);
@@ -204,19 +213,19 @@ void openai_reply_status(struct mock_job *job)
         mock_send_error(job->req, st, "invalid_request_error", NULL, "mock fault: status %d", st);
 }
 
-static const char *model_of(const struct mock_job *job)
+const char *mock_model(const struct mock_job *job)
 {
     return job->model ? job->model : "";
 }
 
 /* Content event i of the reply (word i cycled, a space after all but the last). */
-static void add_word(struct evbuffer *b, const struct mock_job *job, int i)
+void mock_add_word(struct evbuffer *b, const struct mock_job *job, int i)
 {
     int w = i % N_WORDS;
     if (w < N_WORDS - 1)
         evbuffer_add(b, words[w], strlen(words[w]));
     else
-        evbuffer_add_printf(b, "%s.", model_of(job));
+        evbuffer_add_printf(b, "%s.", mock_model(job));
     if (i < job->total - 1)
         evbuffer_add(b, " ", 1);
 }
@@ -228,7 +237,7 @@ static void add_usage(struct evbuffer *b, const struct mock_job *job, long compl
 }
 
 /* body_kb: a "padding" member of N KiB, so benchmarks can ask for big bodies. */
-static void add_padding(struct evbuffer *b, int kb)
+void mock_add_padding(struct evbuffer *b, int kb)
 {
     static char kib[1024];
     if (kb <= 0)
@@ -241,17 +250,17 @@ static void add_padding(struct evbuffer *b, int kb)
     evbuffer_add(b, "\"", 1);
 }
 
-static void send_json(struct mock_job *job, struct evbuffer *b)
+void mock_send_json(struct mock_job *job, struct evbuffer *b)
 {
     evhttp_add_header(evhttp_request_get_output_headers(job->req), "Content-Type", "application/json");
     evhttp_send_reply(job->req, 200, "OK", b);
 }
 
-void openai_reply_bad_json(struct mock_job *job)
+void mock_reply_bad_json(struct mock_job *job)
 {
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, "{\"id\": oops", 11);
-    send_json(job, b);
+    mock_send_json(job, b);
     evbuffer_free(b);
 }
 
@@ -260,22 +269,22 @@ static void reply_chat(struct mock_job *job, struct evbuffer *b)
     evbuffer_add_printf(b, "{\"id\":\"chatcmpl-mock-%llu\",\"object\":\"chat.completion\","
                         "\"created\":%lld,\"model\":\"%s\",\"system_fingerprint\":\"fp_mock\","
                         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",",
-                        job->seq, job->created, model_of(job));
+                        job->seq, job->created, mock_model(job));
     if (job->tool_call) {
         evbuffer_add_printf(b, "\"content\":null,\"refusal\":null,\"tool_calls\":[{\"id\":"
                             "\"call_mock_1\",\"type\":\"function\",\"function\":{\"name\":\"%s\","
                             "\"arguments\":\"%s%s\"}}],\"annotations\":[]},\"logprobs\":null,"
                             "\"finish_reason\":\"tool_calls\"}],\"usage\":",
-                            job->tool, tool_frags[0], tool_frags[1]);
+                            job->tool, mock_tool_frags[0], mock_tool_frags[1]);
     } else {
         evbuffer_add(b, "\"content\":\"", 11);
         for (int i = 0; i < job->total; i++)
-            add_word(b, job, i);
+            mock_add_word(b, job, i);
         evbuffer_add_printf(b, "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
                             "\"finish_reason\":\"stop\"}],\"usage\":");
     }
     add_usage(b, job, job->total);
-    add_padding(b, job->f.body_kb);
+    mock_add_padding(b, job->f.body_kb);
     evbuffer_add(b, "}\n", 2);
 }
 
@@ -283,12 +292,12 @@ static void reply_completion(struct mock_job *job, struct evbuffer *b)
 {
     evbuffer_add_printf(b, "{\"id\":\"cmpl-mock-%llu\",\"object\":\"text_completion\","
                         "\"created\":%lld,\"model\":\"%s\",\"system_fingerprint\":\"fp_mock\","
-                        "\"choices\":[{\"text\":\"", job->seq, job->created, model_of(job));
+                        "\"choices\":[{\"text\":\"", job->seq, job->created, mock_model(job));
     for (int i = 0; i < job->total; i++)
-        add_word(b, job, i);
+        mock_add_word(b, job, i);
     evbuffer_add_printf(b, "\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":");
     add_usage(b, job, job->total);
-    add_padding(b, job->f.body_kb);
+    mock_add_padding(b, job->f.body_kb);
     evbuffer_add(b, "}\n", 2);
 }
 
@@ -330,8 +339,8 @@ static void reply_embeddings(struct mock_job *job, struct evbuffer *b)
         }
     }
     evbuffer_add_printf(b, "],\"model\":\"%s\",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}",
-                        model_of(job), job->prompt_tokens, job->prompt_tokens);
-    add_padding(b, job->f.body_kb);
+                        mock_model(job), job->prompt_tokens, job->prompt_tokens);
+    mock_add_padding(b, job->f.body_kb);
     evbuffer_add(b, "}\n", 2);
 }
 
@@ -346,7 +355,7 @@ static void add_model(struct evbuffer *b, const char *id)
                         id, MODELS_CREATED);
 }
 
-int openai_reply(struct mock_job *job)
+static int openai_reply(struct mock_job *job)
 {
     struct evbuffer *b;
     switch (job->ep) {
@@ -367,7 +376,7 @@ int openai_reply(struct mock_job *job)
             add_model(b, models[i]);
         }
         evbuffer_add(b, "]}\n", 3);
-        send_json(job, b);
+        mock_send_json(job, b);
         evbuffer_free(b);
         return 1;
     case MOCK_EP_MODEL_ONE:
@@ -376,7 +385,7 @@ int openai_reply(struct mock_job *job)
                 b = evbuffer_new();
                 add_model(b, models[i]);
                 evbuffer_add(b, "\n", 1);
-                send_json(job, b);
+                mock_send_json(job, b);
                 evbuffer_free(b);
                 return 1;
             }
@@ -411,7 +420,7 @@ int openai_reply(struct mock_job *job)
         reply_completion(job, b);
     else
         reply_embeddings(job, b);
-    send_json(job, b);
+    mock_send_json(job, b);
     evbuffer_free(b);
     return 1;
 }
@@ -424,11 +433,11 @@ static void chunk_open(struct evbuffer *b, const struct mock_job *job)
     if (job->ep == MOCK_EP_CHAT)
         evbuffer_add_printf(b, "data: {\"id\":\"chatcmpl-mock-%llu\",\"object\":\"chat.completion.chunk\","
                             "\"created\":%lld,\"model\":\"%s\",\"system_fingerprint\":\"fp_mock\",\"choices\":[",
-                            job->seq, job->created, model_of(job));
+                            job->seq, job->created, mock_model(job));
     else
         evbuffer_add_printf(b, "data: {\"id\":\"cmpl-mock-%llu\",\"object\":\"text_completion\","
                             "\"created\":%lld,\"model\":\"%s\",\"system_fingerprint\":\"fp_mock\",\"choices\":[",
-                            job->seq, job->created, model_of(job));
+                            job->seq, job->created, mock_model(job));
 }
 
 /* Opens the one choice: chat `{"index":0,"delta":{`, completions `{"text":"`. */
@@ -452,7 +461,7 @@ static void chunk_close(struct evbuffer *b, const struct mock_job *job, const ch
     evbuffer_add_printf(b, "]%s}%s%s", job->include_usage ? ",\"usage\":null" : "", job->eol, job->eol);
 }
 
-void openai_sse_role(struct mock_job *job, struct evbuffer *b)
+static void openai_sse_role(struct mock_job *job, struct evbuffer *b)
 {
     if (job->ep != MOCK_EP_CHAT)
         return;
@@ -466,29 +475,29 @@ void openai_sse_role(struct mock_job *job, struct evbuffer *b)
     chunk_close(b, job, "null");
 }
 
-void openai_sse_content(struct mock_job *job, struct evbuffer *b, int i)
+static void openai_sse_content(struct mock_job *job, struct evbuffer *b, int i)
 {
     chunk_open_choice(b, job);
     if (job->tool_call) {
         evbuffer_add_printf(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"%s\"}}]",
-                            tool_frags[i % N_TOOL_FRAGS]);
+                            mock_tool_frags[i % N_TOOL_FRAGS]);
     } else if (job->ep == MOCK_EP_CHAT) {
         evbuffer_add(b, "\"content\":\"", 11);
-        add_word(b, job, i);
+        mock_add_word(b, job, i);
         evbuffer_add(b, "\"", 1);
     } else {
-        add_word(b, job, i);
+        mock_add_word(b, job, i);
     }
     chunk_close(b, job, "null");
 }
 
-void openai_sse_finish(struct mock_job *job, struct evbuffer *b)
+static void openai_sse_finish(struct mock_job *job, struct evbuffer *b)
 {
     chunk_open_choice(b, job);
     chunk_close(b, job, job->tool_call ? "\"tool_calls\"" : "\"stop\"");
 }
 
-void openai_sse_usage(struct mock_job *job, struct evbuffer *b)
+static void openai_sse_usage(struct mock_job *job, struct evbuffer *b)
 {
     if (!job->include_usage)
         return;
@@ -498,19 +507,69 @@ void openai_sse_usage(struct mock_job *job, struct evbuffer *b)
     evbuffer_add_printf(b, "}%s%s", job->eol, job->eol);
 }
 
-void openai_sse_done(struct mock_job *job, struct evbuffer *b)
+static void openai_sse_done(struct mock_job *job, struct evbuffer *b)
 {
     evbuffer_add_printf(b, "data: [DONE]%s%s", job->eol, job->eol);
 }
 
-void openai_sse_error(struct mock_job *job, struct evbuffer *b)
+static void openai_sse_error(struct mock_job *job, struct evbuffer *b)
 {
     evbuffer_add_printf(b, "data: {\"error\":{\"message\":\"mock mid-stream failure\","
                         "\"type\":\"server_error\",\"param\":null,\"code\":null}}%s%s",
                         job->eol, job->eol);
 }
 
-void openai_sse_malformed(struct mock_job *job, struct evbuffer *b)
+static void openai_sse_malformed(struct mock_job *job, struct evbuffer *b)
 {
     evbuffer_add_printf(b, "data: {\"id\":%s%s", job->eol, job->eol);
 }
+
+/* ---- credentials (shared) and Azure --------------------------------------- */
+
+int mock_has_header(struct evhttp_request *req, const char *name)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
+    return v && *v;
+}
+
+int mock_has_bearer(struct evhttp_request *req)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    return v && strncasecmp(v, "Bearer ", 7) == 0 && v[7];
+}
+
+/* The deployment in the URL is the model, whatever the body says; the key is
+ * `api-key` (or an Entra `Authorization: Bearer` token). */
+static void azure_parse(struct mock_job *job, struct evhttp_request *req)
+{
+    openai_parse(job, req);
+    job->no_auth = !mock_has_header(req, "api-key") && !mock_has_bearer(req);
+    if (job->path_id) {
+        free(job->model);
+        job->model = mjson_escape_dup(job->path_id, strlen(job->path_id));
+    }
+}
+
+static int azure_reply(struct mock_job *job)
+{
+    if (job->no_auth) {
+        mock_send_error(job->req, 401, "invalid_request_error", "401",
+                        "Access denied due to invalid subscription key or wrong API endpoint. "
+                        "Make sure to provide a valid key for an active subscription and use "
+                        "a correct regional API endpoint for your resource.");
+        return 1;
+    }
+    return openai_reply(job);
+}
+
+const struct mock_dialect mock_openai = {
+    openai_parse, openai_reply, openai_reply_status,
+    openai_sse_role, openai_sse_content, openai_sse_finish, openai_sse_usage,
+    openai_sse_done, openai_sse_error, openai_sse_malformed,
+};
+
+const struct mock_dialect mock_azure = {
+    azure_parse, azure_reply, openai_reply_status,
+    openai_sse_role, openai_sse_content, openai_sse_finish, openai_sse_usage,
+    openai_sse_done, openai_sse_error, openai_sse_malformed,
+};
