@@ -11,8 +11,10 @@
 --   policy                     resolved policy path (stock scripts/default.lua when absent)
 --   listen, workers, log, ... settings for C, copied through (see host.settings)
 --   defaults                   { timeouts = {connect, first_byte, idle, total}, retries, backoff = {base, cap} } (seconds)
---   providers[name]            { name, kind, base_url, api_key|nil, keyless, enabled, models = {...},
---                                model_set = {id=true}, timeouts, retries, backoff, headers, module }
+--   providers[name]            { name, kind, preset|nil, dialect, base_url, api_key|nil, keyless, enabled,
+--                                models = {...}, model_set = {id=true}, timeouts, retries, backoff, headers,
+--                                module } (kind "groq" etc. = kind "openai" with that preset; see
+--                                moongate.providers.presets)
 --   enabled                    sorted names of the enabled providers
 --   model_providers[id]        enabled providers listing id, in name order (array of provider tables)
 --   model_ids                  sorted unique model ids of enabled providers
@@ -21,6 +23,8 @@
 --   available                  "a, b, c": model ids then aliases, for "not found" messages
 --   options                    the config's free-form `options` table (for policies), {} when absent
 --   raw                        the table the config file returned
+local presets = require("moongate.providers.presets")
+
 local config = {}
 
 local type, pairs, ipairs, tostring, error, sort, concat = type, pairs, ipairs, tostring, error, table.sort, table.concat
@@ -172,16 +176,23 @@ local function normalize_provider(name, p, defaults)
   end
   if type(p) ~= "table" then fail(where, "must be a table") end
   local P = { name = name }
-  P.kind = p.kind == nil and "openai" or p.kind
+  local pr
+  P.kind, P.preset, pr = presets.resolve(p.kind == nil and "openai" or p.kind, p.preset, where)
   P.module = load_kind(P.kind, where .. ".kind")
-  if type(p.base_url) ~= "string" then fail(where .. ".base_url", "must be a string") end
-  if not p.base_url:match("^https?://[^/]") then fail(where .. ".base_url", "must start with http:// or https://") end
+  P.dialect = P.module.dialect or "openai"
+  -- base_url: the config's, else the preset's or the kind's default.
+  local base_url = p.base_url
+  if base_url == nil then base_url = (pr and pr.base_url) or P.module.default_base_url end
+  if type(base_url) ~= "string" then fail(where .. ".base_url", "must be a string") end
+  if not base_url:match("^https?://[^/]") then fail(where .. ".base_url", "must start with http:// or https://") end
   -- Control bytes and spaces never belong in a URL; CR/LF would split it.
-  if p.base_url:find("[%c ]") then fail(where .. ".base_url", "must not contain spaces or control characters") end
-  P.base_url = p.base_url:gsub("/+$", "")
+  if base_url:find("[%c ]") then fail(where .. ".base_url", "must not contain spaces or control characters") end
+  P.base_url = base_url:gsub("/+$", "")
   -- api_key: a non-empty string enables; nil/"" (env var unset) disables;
-  -- false or "none" mark a keyless provider (local servers).
+  -- false or "none" mark a keyless provider (local servers; keyless presets
+  -- such as ollama are keyless without an api_key too).
   local key = p.api_key
+  if (key == nil or key == "") and pr and pr.keyless then key = false end
   if key == false or key == "none" then
     P.keyless, P.enabled = true, true
   elseif key == nil or key == "" then
@@ -211,6 +222,7 @@ local function normalize_provider(name, p, defaults)
     end
     sort(P.headers)
   end
+  if pr then presets.apply(P, p, pr, where) end
   if P.module.validate then P.module.validate(P, p, where) end
   return P
 end

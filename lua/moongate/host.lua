@@ -9,6 +9,14 @@
 -- host.done(summary) after each request when the policy has on_done.
 -- moongate.testing builds more instances with host.new for specs.
 --
+-- Dialects (internals.md section 6): the client's dialect comes from the
+-- endpoint (req.dialect), the provider's from its kind (P.dialect). An attempt
+-- whose dialects differ is built from the translated body and marked
+-- `translate = true`; its translator is kept in plan.translators[i] and handed
+-- to C by host.translator(plan, i). Only chat-like endpoints translate (chat,
+-- messages, generate, stream_generate); other endpoints only reach providers of
+-- the client's dialect.
+--
 -- host.handle runs for every request, so the work is precomputed at load
 -- (models bodies, header arrays, URLs, millisecond values per provider), the
 -- body is decoded at most once (req:json() caches) and only scanned when an
@@ -18,6 +26,7 @@ local sandbox = require("moongate.sandbox")
 local Request = require("moongate.request")
 local errors = require("moongate.errors")
 local json = require("moongate.json")
+local translate = require("moongate.translate")
 
 local type, error, xpcall, tostring, ipairs, pairs, floor, concat =
   type, error, xpcall, tostring, ipairs, pairs, math.floor, table.concat
@@ -156,7 +165,22 @@ local function override(at, a, i, cfg)
   end
 end
 
---- Host:compile(req, plan) -> proxy plan for C (raises "policy returned invalid plan: ...").
+-- Endpoints that translate between dialects, and each dialect's own name for it.
+local TRANSLATABLE = { chat = true, messages = true, generate = true, stream_generate = true }
+local TARGET_EP = { openai = "chat", anthropic = "messages", gemini = "generate" }
+
+-- A local error reply in the client's dialect (OpenAI: the existing envelope).
+local function dialect_reply(dialect, status, message, id, code, param, headers)
+  if dialect == nil or dialect == "openai" then return reply(status, message, id, code, param, headers) end
+  local msg = tostring(message or "error")
+  if id then msg = msg .. " (request id " .. id .. ")" end
+  return { kind = "local", status = status, content_type = "application/json",
+    body = translate.error_body(dialect, status, nil, code, msg), headers = headers }
+end
+host.dialect_reply = dialect_reply
+
+--- Host:compile(req, plan) -> proxy plan for C (raises "policy returned invalid plan: ..."),
+-- or a local reply when no attempt can serve the client's dialect/endpoint.
 function Host:compile(req, plan)
   if type(plan) ~= "table" or plan[1] == nil then
     invalid("route must return a non-empty array of attempts, or nil, status, message")
@@ -164,9 +188,12 @@ function Host:compile(req, plan)
   local cfg = self.config
   local providers = cfg.providers
   local ep = req.endpoint
+  local cdialect = req.dialect or "openai"
   local stream, hide_usage = false, false
   local j = req:json()
-  if type(j) == "table" then
+  if cdialect == "gemini" then
+    stream = ep == "stream_generate"
+  elseif type(j) == "table" then
     stream = j.stream == true
     if stream and (ep == "chat" or ep == "completions") then
       local so = j.stream_options
@@ -175,7 +202,7 @@ function Host:compile(req, plan)
   end
   local shared = { endpoint = ep, stream = stream, hide_usage = hide_usage }
   local method = req.method
-  local attempts = {}
+  local attempts, translators, skipped = {}, nil, nil
   for i = 1, #plan do
     local a = plan[i]
     if type(a) ~= "table" then invalid("attempt " .. i .. ": must be a table {provider=, model=}") end
@@ -186,17 +213,48 @@ function Host:compile(req, plan)
     if type(model) ~= "string" or (model == "" and ep ~= "passthrough") then
       invalid("attempt " .. i .. ": model must be a non-empty string")
     end
-    local url, headers, body = P.module.build(P, model, req, shared)
-    local m = P.ms
-    local at = {
-      provider = pname, model = model, url = url, method = method, headers = headers, body = body,
-      retries = P.retries, backoff_base = m.backoff_base, backoff_cap = m.backoff_cap,
-      connect = m.connect, first_byte = m.first_byte, idle = m.idle, total = m.total,
-    }
-    if a.retries ~= nil or a.timeouts ~= nil or a.backoff ~= nil then override(at, a, i, cfg) end
-    attempts[i] = at
+    local pd = P.dialect or "openai"
+    local url, headers, body, tr
+    if pd == cdialect then
+      url, headers, body = P.module.build(P, model, req, shared)
+    elseif TRANSLATABLE[ep] then
+      tr = translate.new(cdialect, pd, {
+        model = model, client_model = cdialect == "gemini" and req.path_model or (type(j) == "table" and j.model) or nil,
+        stream = stream,
+      })
+      local tbody, err = tr:request(req:_final_body())
+      if not tbody then
+        return dialect_reply(cdialect, 400, "request cannot be translated for provider '" .. pname .. "': "
+          .. tostring(err), req.id, "invalid_request")
+      end
+      local tep = TARGET_EP[pd]
+      local treq = Request.derived(req, tbody, tep)
+      url, headers, body = P.module.build(P, model, treq, { endpoint = tep, stream = stream, hide_usage = false })
+    else
+      skipped = skipped or pname
+    end
+    if url then
+      local m = P.ms
+      local at = {
+        provider = pname, model = model, url = url, method = method, headers = headers, body = body,
+        retries = P.retries, backoff_base = m.backoff_base, backoff_cap = m.backoff_cap,
+        connect = m.connect, first_byte = m.first_byte, idle = m.idle, total = m.total,
+      }
+      if tr then
+        at.translate = true
+        translators = translators or {}
+        translators[#attempts + 1] = tr
+      end
+      if a.retries ~= nil or a.timeouts ~= nil or a.backoff ~= nil then override(at, a, i, cfg) end
+      attempts[#attempts + 1] = at
+    end
   end
-  return { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = "openai", attempts = attempts }
+  if #attempts == 0 then
+    return dialect_reply(cdialect, 501, "endpoint " .. tostring(req.path) .. " is not translated for provider '"
+      .. tostring(skipped) .. "' (" .. tostring(providers[skipped].dialect) .. " dialect)", req.id, "not_implemented")
+  end
+  return { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = cdialect,
+    attempts = attempts, translators = translators }
 end
 
 -- GET /v1/models and /v1/models/{id}, answered locally.
@@ -233,7 +291,8 @@ function Host:handle(core)
   end
   local want = METHODS[ep]
   if want and core.method ~= want then
-    local r = reply(405, "method " .. tostring(core.method) .. " not allowed on " .. path .. "; use " .. want,
+    local _, dialect = classify(path)
+    local r = dialect_reply(dialect, 405, "method " .. tostring(core.method) .. " not allowed on " .. path .. "; use " .. want,
       core.id, "method_not_allowed", nil, "Allow: " .. want .. "\r\n")
     r.endpoint = ep
     return r
@@ -251,7 +310,7 @@ function Host:handle(core)
       invalid("route returned nil without an HTTP error status (400-599), got " .. tostring(status))
     end
     if message ~= nil and type(message) ~= "string" then message = tostring(message) end
-    local r = reply(status, message or "request rejected by policy", req.id,
+    local r = dialect_reply(req.dialect, status, message or "request rejected by policy", req.id,
       type(code) == "string" and code or nil, type(param) == "string" and param or nil)
     r.endpoint = ep
     return r
@@ -287,6 +346,21 @@ end
 --- host.done(summary)
 function host.done(summary)
   return current:done(summary)
+end
+
+--- host.translator(plan, i) -> a fresh translator for attempt i's response
+-- (nil when the attempt is not translated). C calls it once per response
+-- start (each retry gets its own stream state; the request context is shared).
+function host.translator(plan, i)
+  local t = plan and plan.translators and plan.translators[i]
+  return t and t:fresh() or nil
+end
+
+--- host.error_body(dialect, status, type, code, message) -> JSON text of the
+-- gateway's own error in the client's dialect (type may be nil: the dialect's
+-- type for the status is used).
+function host.error_body(dialect, status, etype, code, message)
+  return translate.error_body(dialect, status, etype, code, message)
 end
 
 --- host.current() -> the instance loaded by host.load (nil before).

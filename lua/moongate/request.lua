@@ -24,15 +24,31 @@ local ENDPOINTS = {
   ["/v1/embeddings"] = "embeddings",
   ["/v1/models"] = "models",
 }
+-- Anthropic client endpoints (internals.md section 6).
+local ANTHROPIC = {
+  ["/v1/messages"] = "messages",
+  ["/v1/messages/count_tokens"] = "count_tokens",
+}
+-- Gemini client endpoints: /v1beta/models/{model}:method or /v1/models/{model}:method
+-- ({model} may contain "/": the SDK does not encode it).
+local GEMINI = { generateContent = "generate", streamGenerateContent = "stream_generate", countTokens = "count_tokens" }
 -- The method each local/known endpoint accepts (405 otherwise).
-Request.METHODS = { chat = "POST", completions = "POST", embeddings = "POST", models = "GET" }
+Request.METHODS = { chat = "POST", completions = "POST", embeddings = "POST", models = "GET",
+  messages = "POST", count_tokens = "POST", generate = "POST", stream_generate = "POST" }
 
---- Request.classify(path) -> endpoint name | nil (not an API path: local 404)
+--- Request.classify(path) -> endpoint name, dialect, model | nil (not an API
+-- path: local 404). dialect: "openai", "anthropic" or "gemini" (the client's);
+-- model: the model named in a Gemini path (URL-decoded), else nil.
 function Request.classify(path)
   local ep = ENDPOINTS[path]
-  if ep then return ep end
-  if sub(path, 1, 11) == "/v1/models/" and #path > 11 then return "models" end
-  if sub(path, 1, 4) == "/v1/" and #path > 4 then return "passthrough" end
+  if ep then return ep, "openai" end
+  ep = ANTHROPIC[path]
+  if ep then return ep, "anthropic" end
+  local model, method = path:match("^/v1beta/models/(.+):(%a+)$")
+  if not model then model, method = path:match("^/v1/models/(.+):(%a+)$") end
+  if model and GEMINI[method] then return GEMINI[method], "gemini", Request.url_decode(model) end
+  if sub(path, 1, 11) == "/v1/models/" and #path > 11 then return "models", "openai" end
+  if sub(path, 1, 4) == "/v1/" and #path > 4 then return "passthrough", "openai" end
   return nil
 end
 
@@ -62,18 +78,37 @@ end
 -- requests built outside a gateway (tests).
 function Request.new(core, cfg)
   local path = core.path
+  local endpoint, dialect, path_model = Request.classify(path)
   return setmetatable({
     id = core.id,
     method = core.method,
     path = path,
     query = core.query or "",
     client = core.client,
-    endpoint = Request.classify(path),
+    endpoint = endpoint,
+    dialect = dialect or "openai", -- the client's dialect
+    path_model = path_model,       -- Gemini: the model named in the URL
     ctx = {},
     _core = core,
     _config = cfg,
     -- lazily filled: _raw (body), _json / _json_err, _args, _edits, _order, _scan
   }, Request)
+end
+
+--- Request.derived(req, body, endpoint) -> a request over the same client
+-- request (headers, query, ...) whose body is `body`: what a provider module
+-- gets when the client's body was translated to the provider's dialect.
+function Request.derived(req, body, endpoint)
+  local core = {
+    id = req.id, method = req.method, path = req.path, query = req.query, client = req.client,
+    header = function(_, name) return req:header(name) end,
+    headers = function() return req:headers() end,
+    body = function() return body end,
+  }
+  local r = Request.new(core, req._config)
+  r.endpoint = endpoint
+  r.ctx = req.ctx
+  return r
 end
 
 --- req:header(name) -> first value (case-insensitive) | nil

@@ -172,16 +172,22 @@ function router.route(req, cfg, opts)
     return nil, 400, "request body must be a JSON object", "invalid_json", nil
   end
   local bm = j.model
+  if req.dialect == "gemini" then bm = req.path_model end -- Gemini names the model in the URL
   if bm ~= nil and (type(bm) ~= "string" or bm == "") then
     return nil, 400, "model must be a non-empty string", "invalid_type", "model"
   end
   local hp, hm = req:header("Routeur-Provider"), req:header("Routeur-Model")
   local name = hm or bm
   if not name then return nil, 400, "missing required field: model", "missing_required_field", "model" end
-  if req.endpoint == "chat" then
+  if req.endpoint == "chat" or req.endpoint == "messages" then
     local m = j.messages
     if type(m) ~= "table" or m[1] == nil then
       return nil, 400, "messages must be a non-empty array", "invalid_messages", "messages"
+    end
+  elseif req.endpoint == "generate" or req.endpoint == "stream_generate" then
+    local c = j.contents
+    if type(c) ~= "table" or c[1] == nil then
+      return nil, 400, "contents must be a non-empty array", "invalid_contents", "contents"
     end
   end
   if hp then

@@ -17,6 +17,11 @@
 --   validate(P, raw, where)      optional extra config checks
 -- `shared` is one table per request, shared by all its attempts: stream,
 -- hide_usage, endpoint, plus whatever the module caches there.
+--
+-- OpenAI-compatible presets (moongate.providers.presets: openrouter, groq, ...)
+-- use this module: the preset fills base_url and keyless defaults at config
+-- time, and its `drop` / `rename` / `drop_message_fields` lists become raw
+-- edits of the body here.
 local json = require("moongate.json")
 
 local M = { dialect = "openai" }
@@ -86,19 +91,55 @@ local function passthrough(P, req, shared)
   return url, headers, body
 end
 
-function M.build(P, model, req, shared)
-  local ep = shared.endpoint
-  local url = P.urls[ep]
-  if not url then return passthrough(P, req, shared) end
-  local headers = shared.stream and P.h_json_sse or P.h_json
-  -- One body per distinct model within the request.
+-- Edits a preset asks for (internals.md 6, PROTOCOLS 6): top-level fields the
+-- provider rejects are removed, renamed ones moved (raw value kept), and
+-- per-message fields removed from each raw message (the rest byte for byte).
+local function preset_edits(P, req, j, extra, order)
+  for _, f in ipairs(P.drop or {}) do
+    if j[f] ~= nil then extra[f] = false end
+  end
+  for from, to in pairs(P.rename or {}) do
+    if j[from] ~= nil then
+      local v = req:_raw_field(from)
+      if v then
+        extra[from] = false
+        extra[to] = v
+        order[#order + 1] = to
+      end
+    end
+  end
+  local mf = P.drop_message_fields
+  if mf and type(j.messages) == "table" then
+    local hit = false
+    for _, m in ipairs(j.messages) do
+      if type(m) == "table" then
+        for _, f in ipairs(mf) do if m[f] ~= nil then hit = true end end
+      end
+    end
+    local items = hit and json.array_items(req:_raw_field("messages") or "")
+    if items then
+      local del = {}
+      for _, f in ipairs(mf) do del[f] = false end
+      for i, it in ipairs(items) do
+        local sc = json.scan(it)
+        if sc then items[i] = json.apply(it, sc, del) end
+      end
+      extra.messages = "[" .. table.concat(items, ",") .. "]"
+    end
+  end
+end
+
+--- M.body(P, model, req, shared) -> the chat/completions/embeddings body for
+-- this provider and model (cached per request by preset and model).
+function M.body(P, model, req, shared)
   local bodies = shared.bodies
   if not bodies then
     bodies = {}
     shared.bodies = bodies
   end
-  local body = bodies[model]
-  if body then return url, headers, body end
+  local key = P.preset and (P.preset .. "\0" .. model) or model
+  local body = bodies[key]
+  if body then return body end
   local j = req:json()
   local extra, order
   if type(j) == "table" and j.model ~= model then
@@ -115,9 +156,22 @@ function M.build(P, model, req, shared)
     extra.stream_options = so
     order[#order + 1] = "stream_options"
   end
+  if P.preset and type(j) == "table" then
+    extra, order = extra or {}, order or {}
+    preset_edits(P, req, j, extra, order)
+    if next(extra) == nil then extra, order = nil, nil end
+  end
   body = req:_final_body(extra, order)
-  bodies[model] = body
-  return url, headers, body
+  bodies[key] = body
+  return body
+end
+
+function M.build(P, model, req, shared)
+  local ep = shared.endpoint
+  local url = P.urls[ep]
+  if not url then return passthrough(P, req, shared) end
+  local headers = shared.stream and P.h_json_sse or P.h_json
+  return url, headers, M.body(P, model, req, shared)
 end
 
 return M

@@ -1,0 +1,62 @@
+-- moongate.providers.anthropic: upstream requests for the Anthropic Messages API.
+--
+-- Owns: what one attempt sends to a provider of kind "anthropic" (internals.md
+-- section 6): POST {base}/v1/messages (or /v1/messages/count_tokens), headers
+-- `x-api-key`, `anthropic-version` (config `version`, default 2023-06-01) and
+-- `content-type`, plus the client's `anthropic-beta` when an Anthropic client
+-- sent one. The body is already in the Anthropic dialect (translated by
+-- moongate.translate, or an Anthropic client's own bytes): only `model` is
+-- spliced in when it differs.
+--
+-- Config: { kind = "anthropic", api_key = env("ANTHROPIC_API_KEY"),
+--           base_url = "https://api.anthropic.com" (default; the host root, a
+--           trailing /v1 is tolerated), version = "2023-06-01", models = {...} }
+local json = require("moongate.json")
+
+local M = { dialect = "anthropic", default_base_url = "https://api.anthropic.com" }
+
+local PATHS = { messages = "/v1/messages", count_tokens = "/v1/messages/count_tokens" }
+
+function M.validate(P, raw, where)
+  local v = raw.version
+  if v ~= nil and (type(v) ~= "string" or v == "" or v:find("[%c]")) then
+    error(where .. ".version: must be a non-empty string like \"2023-06-01\"", 0)
+  end
+  P.version = v or "2023-06-01"
+end
+
+local function with(list, ...)
+  local out = {}
+  for i = 1, #list do out[i] = list[i] end
+  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
+  return out
+end
+
+function M.prepare(P)
+  local base = P.base_url:gsub("/v1$", "")
+  local h = {}
+  if P.api_key then h[1] = "x-api-key: " .. P.api_key end
+  h[#h + 1] = "anthropic-version: " .. (P.version or "2023-06-01")
+  for _, x in ipairs(P.headers or {}) do h[#h + 1] = x end
+  P.h_json = with(h, "Content-Type: application/json")
+  P.h_json_sse = with(h, "Content-Type: application/json", "Accept: text/event-stream")
+  P.urls = {}
+  for ep, path in pairs(PATHS) do P.urls[ep] = base .. path end
+end
+
+function M.build(P, model, req, shared)
+  local url = P.urls[shared.endpoint] or P.urls.messages
+  local headers = shared.stream and P.h_json_sse or P.h_json
+  local beta = req:header("anthropic-beta")
+  if beta and not beta:find("[\r\n]") then headers = with(headers, "anthropic-beta: " .. beta) end
+  local j = req:json()
+  local body
+  if type(j) == "table" and j.model ~= model then
+    body = req:_final_body({ model = json.encode(model) }, { "model" })
+  else
+    body = req:_final_body()
+  end
+  return url, headers, body
+end
+
+return M

@@ -1,0 +1,57 @@
+-- moongate.providers.gemini: upstream requests for the Gemini API (AI Studio keys).
+--
+-- Owns: what one attempt sends to a provider of kind "gemini" (internals.md
+-- section 6): POST {base}/{api_version}/models/{model}:generateContent, or
+-- :streamGenerateContent?alt=sse for streams (SSE, not the JSON-array framing),
+-- or :countTokens; headers `x-goog-api-key` and `Content-Type`. The body is
+-- already a Gemini request (no `model` member: the model is in the URL),
+-- relayed as is.
+--
+-- Config: { kind = "gemini", api_key = env("GEMINI_API_KEY"),
+--           base_url = "https://generativelanguage.googleapis.com" (default;
+--           the host root), api_version = "v1beta", models = {...} }
+local M = { dialect = "gemini", default_base_url = "https://generativelanguage.googleapis.com" }
+
+function M.validate(P, raw, where)
+  local v = raw.api_version
+  if v ~= nil and (type(v) ~= "string" or not v:match("^[%w]+$")) then
+    error(where .. ".api_version: must be a version name like \"v1beta\"", 0)
+  end
+  P.api_version = v or "v1beta"
+end
+
+local function with(list, ...)
+  local out = {}
+  for i = 1, #list do out[i] = list[i] end
+  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
+  return out
+end
+
+-- Model ids go into the path: anything outside the unreserved set is escaped.
+local function escape(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+function M.prepare(P)
+  local base = P.base_url:gsub("/v1beta$", ""):gsub("/v1$", "")
+  P.models_url = base .. "/" .. (P.api_version or "v1beta") .. "/models/"
+  local h = {}
+  if P.api_key then h[1] = "x-goog-api-key: " .. P.api_key end
+  for _, x in ipairs(P.headers or {}) do h[#h + 1] = x end
+  P.h_json = with(h, "Content-Type: application/json")
+  P.h_json_sse = with(h, "Content-Type: application/json", "Accept: text/event-stream")
+end
+
+--- M.url(P, model, endpoint, stream) -> the request URL
+function M.url(P, model, endpoint, stream)
+  local m = escape((model:gsub("^models/", "")))
+  if endpoint == "count_tokens" then return P.models_url .. m .. ":countTokens" end
+  if stream then return P.models_url .. m .. ":streamGenerateContent?alt=sse" end
+  return P.models_url .. m .. ":generateContent"
+end
+
+function M.build(P, model, req, shared)
+  return M.url(P, model, shared.endpoint, shared.stream), shared.stream and P.h_json_sse or P.h_json, req:_final_body()
+end
+
+return M
