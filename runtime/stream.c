@@ -520,6 +520,7 @@ static void stream_finish(stream_t *s)
     if (s->finished) return;
     s->finished = 1;
     worker_t *w = s->w;
+    xlate_end(s);   /* first: it reports the translated stream's usage */
     const attempt_t *a = s->n_at ? &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1] : NULL;
     double now = mono();
     log_access_t la = {
@@ -548,7 +549,6 @@ static void stream_finish(stream_t *s)
         if (policy_call(s->vm, s->vm->done_ref, err, sizeof err) == 0) lua_pop(L, 1);
         else log_event(LOG_ERROR, "policy on_done error (request %s, generation %d): %s", s->id, s->vm->generation, err);
     }
-    xlate_end(s);
     policy_core_invalidate(s->core);
     if (s->core_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->core_ref);
     if (s->plan_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->plan_ref);
