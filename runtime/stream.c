@@ -664,11 +664,8 @@ void stream_handle(http_req_t *req, void *arg)
         const char *ct = tbl_str(L, t, "content_type", NULL);
         const char *hd = tbl_str(L, t, "headers", NULL);
         const char *body = tbl_str(L, t, "body", &len);
-        if (status >= 400) {
-            lua_getfield(L, t, "abort");
-            s->abort = status >= 500 ? "policy_error" : "rejected";
-            lua_pop(L, 1);
-        }
+        if (status >= 400)
+            s->abort = status == 501 ? "not_implemented" : status >= 500 ? "policy_error" : "rejected";
         reply_full(s, status, ct ? ct : "application/json", hd, body ? body : "", body ? len : 0);
         lua_pop(L, 1);
         stream_finish(s);

@@ -251,12 +251,24 @@ describe("client dialects in the host", function()
     assert.are.equal("invalid_request_error", cjson.decode(r.body).error.type)
   end)
 
-  it("endpoints that do not translate answer 501 in the client's dialect", function()
-    local r = gw:handle{ method = "POST", path = "/v1/messages/count_tokens", body = '{"model":"mock-small","messages":[{"role":"user","content":"x"}]}' }
-    assert.are.equal(501, r.status)
-    assert.are.equal("api_error", cjson.decode(r.body).error.type)
+  it("token counting for another dialect is a labelled local estimate; same dialect is relayed", function()
+    local r = gw:handle{ method = "POST", path = "/v1/messages/count_tokens",
+      body = '{"model":"mock-small","messages":[{"role":"user","content":"twelve bytes"}]}' }
+    assert.are.equal(200, r.status)
+    assert.are.same({ input_tokens = 3 }, cjson.decode(r.body))   -- 12 bytes of text / 4
+    assert.matches("x%-moongate%-token%-estimate", r.headers)
+    r = gw:handle{ method = "POST", path = "/v1beta/models/mock-small:countTokens",
+      body = '{"contents":[{"role":"user","parts":[{"text":"abcde"}]}]}' }
+    assert.are.same({ totalTokens = 2 }, cjson.decode(r.body))
     r = gw:handle{ method = "POST", path = "/v1/messages/count_tokens", body = '{"model":"claude-x","messages":[{"role":"user","content":"x"}]}' }
     assert.are.equal("https://api.anthropic.com/v1/messages/count_tokens", r.attempts[1].url)
+  end)
+
+  it("endpoints that do not translate answer 501 in the client's dialect, not to be retried", function()
+    local r = gw:handle{ method = "POST", path = "/v1/embeddings", body = '{"model":"claude-x","input":"x"}' }
+    assert.are.equal(501, r.status)
+    assert.are.equal("not_implemented", cjson.decode(r.body).error.code)
+    assert.matches("x%-should%-retry: false", r.headers)
   end)
 
   it("host.error_body shapes errors per dialect", function()

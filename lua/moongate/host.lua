@@ -250,11 +250,40 @@ function Host:compile(req, plan)
     end
   end
   if #attempts == 0 then
-    return dialect_reply(cdialect, 501, "endpoint " .. tostring(req.path) .. " is not translated for provider '"
-      .. tostring(skipped) .. "' (" .. tostring(providers[skipped].dialect) .. " dialect)", req.id, "not_implemented")
+    if ep == "count_tokens" then return self:estimate_tokens(req, cdialect) end
+    local r = dialect_reply(cdialect, 501, "endpoint " .. tostring(req.path) .. " is not translated for provider '"
+      .. tostring(skipped) .. "' (" .. tostring(providers[skipped].dialect) .. " dialect)", req.id, "not_implemented",
+      nil, "x-should-retry: false\r\n")
+    r.endpoint = ep
+    return r
   end
   return { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = cdialect,
     attempts = attempts, translators = translators }
+end
+
+-- Token counting for a provider of another dialect. OpenAI-kind providers
+-- have no counting endpoint, so this is answered locally with the common
+-- rule of thumb, one token per four bytes of the text parts (rounded up), and
+-- says so in `x-moongate-token-estimate`. Exact counts from Anthropic and
+-- Gemini providers (their own count endpoints) are a later step.
+local function text_bytes(v, depth)
+  if depth > 64 then return 0 end
+  local t = type(v)
+  if t == "string" then return #v end
+  if t ~= "table" then return 0 end
+  local n = 0
+  for k, x in pairs(v) do
+    if k ~= "model" and k ~= "role" and k ~= "type" then n = n + text_bytes(x, depth + 1) end
+  end
+  return n
+end
+
+function Host:estimate_tokens(req, dialect)
+  local j = req:json()
+  local n = math.max(1, math.ceil(text_bytes(type(j) == "table" and j or {}, 0) / 4))
+  local body = dialect == "gemini" and ('{"totalTokens":' .. n .. "}") or ('{"input_tokens":' .. n .. "}")
+  return { kind = "local", status = 200, content_type = "application/json", body = body,
+    headers = "x-moongate-token-estimate: bytes/4\r\n", endpoint = "count_tokens" }
 end
 
 -- GET /v1/models and /v1/models/{id}, answered locally.
