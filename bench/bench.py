@@ -15,9 +15,17 @@ the rounds, each round's figure shown in brackets):
      1/64/512/4096 concurrent streams: added TTFT p99, gap error p99, stalled, failed
   4  memory: gateway RSS idle, per open stream at 4096 streams, after vs idle
   5  reload: SIGHUP every second during a lane-1 load: failed requests
-  6  translation: n/a until the provider-translation issue
+  6  translation (moongate only): the same paced stream from an OpenAI upstream (passthrough,
+     model mock-paced) and from the mock's Anthropic Messages endpoint translated event by event
+     for the OpenAI client (model mock-paced-ant), interleaved: gateway CPU (every thread's run
+     time from /proc/PID/task/*/schedstat, before/after) per event delivered, their ratio, and
+     TTFT p99 / gap error p99 / stalled / failed for both (informational, no target); the
+     gateway's idle CPU rate (its 5 ms watchdog), measured just before, is subtracted
 
-Full mode prepends the run to bench/RESULTS.md and writes bench/chart.svg; --smoke runs
+`--lanes 1,6` runs only the lanes listed (3 and 4 run together; 6 alone starts only the mock and
+moongate); a run of some lanes only is partial: like --smoke it writes into its run directory only.
+
+Full mode (all lanes) prepends the run to bench/RESULTS.md and writes bench/chart.svg; --smoke runs
 every lane briefly (1 round, small concurrency), writes into a temp dir only, and ends
 with `bench smoke: 1 passed, 0 failed` when the harness ran all lanes. A missed
 performance target is printed (PASS/FAIL lines), never a harness failure.
@@ -54,13 +62,21 @@ COLOR = {"direct": "#9e9e9e", "moongate": "#1f6fb4", "nginx": "#2e9a4f", "portke
 PLAIN_BODY = json.dumps({"model": "mock-small", "messages": [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Say hello."}]}, separators=(",", ":"))
-STREAM_BODY = json.dumps({"model": "mock-paced", "stream": True, "messages": [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Say hello."}]}, separators=(",", ":"))
+
+
+def stream_body(model):
+    return json.dumps({"model": model, "stream": True, "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Say hello."}]}, separators=(",", ":"))
+
+
+STREAM_BODY = stream_body("mock-paced")
+XLATE_MODELS = (("pass", "mock-paced"), ("xlate", "mock-paced-ant"))   # lane 6, passthrough first
+ALL_LANES = (1, 2, 3, 4, 5, 6)
+INFO = "info"          # a verdict that is a figure to read, not a target
 MOCK_TEXT = "Hello from the mock provider"
 
 PORTKEY_CAP = 512          # Portkey's lane-3 concurrency cap (beyond: skipped)
-TRANSLATION_NOTE = "n/a: needs the provider-translation issue"
 
 
 class HarnessError(Exception):
@@ -173,6 +189,38 @@ def rss_kib(pid=None, pids=None):
                         break
         except OSError:
             continue
+    return total
+
+
+def cpu_ns(pid):
+    """CPU time used so far by pid and its descendants, ns: the sum of its threads' run time
+    in /proc/P/task/*/schedstat (ns resolution; live threads only, and moongate's threads live
+    as long as the process), or utime+stime of /proc/P/stat (clock ticks) without schedstat."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in tree_pids(pid):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        got = False
+        try:
+            part = 0
+            for tid in tasks:
+                with open(f"/proc/{p}/task/{tid}/schedstat") as f:
+                    part += int(f.read().split()[0])
+            total += part
+            got = True
+        except (OSError, ValueError, IndexError):
+            got = False
+        if not got:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    st = f.read()
+                fields = st[st.rindex(")") + 2:].split()
+                total += (int(fields[11]) + int(fields[12])) * 1_000_000_000 // tick
+            except (OSError, ValueError):
+                continue
     return total
 
 
@@ -352,6 +400,14 @@ class Bench:
                 log(why)
             else:
                 raise HarnessError(why)
+        t = self.targets.get("moongate")
+        if 6 in self.a.lanes and t and not t.skipped:
+            # lane 6: the Anthropic upstream, translated for this OpenAI client
+            st, body = http(t.stream_url, stream_body("mock-paced-ant"), t.stream_headers, timeout=30)
+            if not (st == 200 and body.rstrip().endswith("data: [DONE]")
+                    and body.count("data: ") >= self.a.paced_events + 2 and '"error"' not in body
+                    and '"content":"Hello ' in body):
+                raise HarnessError(f"moongate translated (mock-paced-ant) preflight failed: {st} {body[:300]!r}")
 
     def active_names(self):
         return [n for n in self.a.targets if n in self.targets and not self.targets[n].skipped]
@@ -390,8 +446,8 @@ class Bench:
             raise HarnessError(f"wrk {tag} on {t.name}: unparsable output:\n{out}")
         return r
 
-    def sseload(self, t, conc, total, hold=None):
-        argv = [self.a.sseload_bin, "-u", t.stream_url, "-c", str(conc), "-n", str(total), "-b", STREAM_BODY,
+    def sseload(self, t, conc, total, hold=None, body=STREAM_BODY, tag=""):
+        argv = [self.a.sseload_bin, "-u", t.stream_url, "-c", str(conc), "-n", str(total), "-b", body,
                 "-p", str(self.a.paced_ms), "-t", str(self.a.sse_timeout)]
         for k, v in t.stream_headers:
             argv += ["-H", f"{k}: {v}"]
@@ -399,7 +455,7 @@ class Bench:
             argv += ["-k", hold]
         # stderr (progress, warnings) to a file: nothing drains a pipe while lane 4 samples RSS.
         errf = open(os.path.join(self.out, "sseload.err"), "a")
-        errf.write(f"==== {t.name} c={conc}\n")
+        errf.write(f"==== {t.name}{tag} c={conc}\n")
         errf.flush()
         try:
             return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf, text=True,
@@ -407,7 +463,7 @@ class Bench:
         finally:
             errf.close()
 
-    def finish_sseload(self, p, t, conc):
+    def finish_sseload(self, p, t, conc, tag=""):
         try:
             out, _ = p.communicate(timeout=self.a.sse_timeout + 30)
         except subprocess.TimeoutExpired:
@@ -417,7 +473,7 @@ class Bench:
             Procs.stop(p)
             raise
         with open(os.path.join(self.out, "sseload.log"), "a") as f:
-            f.write(f"==== {t.name} c={conc} rc={p.returncode}\n{out}\n")
+            f.write(f"==== {t.name}{tag} c={conc} rc={p.returncode}\n{out}\n")
         obj = None
         for line in reversed(out.strip().splitlines()):
             line = line.strip()
@@ -589,6 +645,53 @@ class Bench:
                 "open_streams": open_n, "per_stream_kib": (at_open - idle) / streams if streams else None,
                 "after_vs_idle": (after - idle) / idle if idle else None}
 
+    def lane6(self, rnd, R):
+        """moongate only: passthrough and translated runs of the same paced stream, back to back
+        (the order swapped every round). Gateway CPU = every thread's run time after minus
+        before, net of the idle rate (moongate's main thread wakes every 5 ms for its watchdog
+        whether streams run or not) measured just before; the window spans the whole run and
+        ends once the mock has no open reply and the gateway had 0.2 s for its last writes and
+        log lines."""
+        t = self.targets["moongate"]
+        conc, total = self.a.xl_conc, self.a.xl_streams
+        kinds = list(XLATE_MODELS)
+        if rnd % 2:
+            kinds.reverse()
+        self.settle()
+        time.sleep(0.2)
+        i0, iw0 = cpu_ns(t.pid), time.monotonic()
+        time.sleep(self.a.xl_idle_s)
+        i1, iw1 = cpu_ns(t.pid), time.monotonic()
+        idle_rate = (i1 - i0) / (iw1 - iw0)          # ns of CPU per s, idle
+        R["lane6"]["idle_cpu_ms_per_s"] = idle_rate / 1e6
+        for kind, model in kinds:
+            self.settle()
+            time.sleep(0.2)
+            c0, w0 = cpu_ns(t.pid), time.monotonic()
+            tag = f" lane6 {kind} ({model})"
+            res = self.finish_sseload(self.sseload(t, conc, total, body=stream_body(model), tag=tag),
+                                      t, conc, tag=tag)
+            self.settle()
+            time.sleep(0.2)
+            c1, w1 = cpu_ns(t.pid), time.monotonic()
+            net = (c1 - c0) - idle_rate * (w1 - w0)
+            res["model"] = model
+            res["cpu_gross_ms"] = (c1 - c0) / 1e6
+            res["cpu_ms"] = net / 1e6
+            res["window_s"] = w1 - w0
+            res["cpu_us_per_event"] = net / 1e3 / res["events"] if res["events"] else None
+            res["cpu_us_per_stream"] = net / 1e3 / res["streams"] if res["streams"] else None
+            R["lane6"][kind] = res
+            log(f"  lane 6 {kind:5s} {model:15s} ok {res['ok']}/{res['streams']}  {res['events']} events  "
+                f"gateway CPU {res['cpu_ms']:.0f} ms net ({res['cpu_gross_ms']:.0f} gross) = "
+                f"{fmt_num(res['cpu_us_per_event'], 2)} us/event  "
+                f"ttfe p99 {res['ttfe_ms']['p99']:.2f} ms  gap err p99 {res['gap_err_ms']['p99']:.2f} ms  "
+                f"stalled {res['stalled']}  failed {res['failed']}"
+                + (f"  {res.get('fail_reasons')}" if res['failed'] else ""))
+        r = ratio(R["lane6"]["xlate"]["cpu_us_per_event"], R["lane6"]["pass"]["cpu_us_per_event"])
+        log(f"  lane 6 CPU per event translated/passthrough {fmt_ratio(r)} (idle rate subtracted: "
+            f"{idle_rate / 1e6:.1f} ms/s)")
+
     # ----------------------------------------------------------------- the run
     def run(self):
         a = self.a
@@ -601,9 +704,10 @@ class Bench:
             self.start_portkey()
         self.preflight()
         sse_ok = os.access(a.sseload_bin, os.X_OK)
-        if not sse_ok:
-            self.broken.append(f"{a.sseload_bin} is missing: lanes 3 and 4 did not run")
-            log(f"{a.sseload_bin} missing: lanes 3 and 4 skipped")
+        sse_lanes = [x for x in (3, 4, 6) if x in a.lanes]
+        if not sse_ok and sse_lanes:
+            self.broken.append(f"{a.sseload_bin} is missing: lanes {sse_lanes} did not run")
+            log(f"{a.sseload_bin} missing: lanes {sse_lanes} skipped")
         names = self.active_names()
         self.results["startup_rss_kib"] = {n: rss_kib(self.targets[n].pid) for n in names if n != "direct"}
         if a.warmup > 0:
@@ -614,13 +718,18 @@ class Bench:
             k = rnd % len(names)
             order = names[k:] + names[:k]
             log(f"round {rnd + 1}/{a.rounds}: order {' '.join(order)}")
-            R = {"lane1": {}, "lane2": {}, "lane3": {}, "lane4": {}, "lane5": {}}
+            R = {"lane1": {}, "lane2": {}, "lane3": {}, "lane4": {}, "lane5": {}, "lane6": {}}
             self.results["rounds"].append(R)
-            self.lane1(order, R)
-            self.lane5(order, R)
-            self.lane2(order, R)
-            if sse_ok:
+            if 1 in a.lanes:
+                self.lane1(order, R)
+            if 5 in a.lanes:
+                self.lane5(order, R)
+            if 2 in a.lanes:
+                self.lane2(order, R)
+            if sse_ok and (3 in a.lanes or 4 in a.lanes):
                 self.lane3(order, R)
+            if sse_ok and 6 in a.lanes and "moongate" in names:
+                self.lane6(rnd, R)
             for n in names:
                 if self.targets[n].proc.poll() is not None:
                     raise HarnessError(f"{n} exited during round {rnd + 1}")
@@ -740,6 +849,15 @@ class Figures:
     def l5(self, n, k):
         return self.per_round(lambda R: R["lane5"][n][k])
 
+    def l6(self, kind, fn):
+        return self.per_round(lambda R: fn(R["lane6"][kind]))
+
+    def l6_ratio(self, fn):
+        return self.per_round(lambda R: ratio(fn(R["lane6"]["xlate"]), fn(R["lane6"]["pass"])))
+
+    def l6_added(self, fn):
+        return self.per_round(lambda R: fn(R["lane6"]["xlate"]) - fn(R["lane6"]["pass"]))
+
 
 def build_table(F, bench):
     names = F.names
@@ -755,16 +873,19 @@ def build_table(F, bench):
     def skipped_row(name):
         row(name, [bench.targets[name].skipped or "skipped"])
 
-    section("1. non-stream, 64 conns", ["req/s", "p50 ms", "p99 ms", "failed requests"])
-    for n in all_names:
+    lanes = bench.a.lanes
+    if 1 in lanes:
+        section("1. non-stream, 64 conns", ["req/s", "p50 ms", "p99 ms", "failed requests"])
+    for n in (all_names if 1 in lanes else []):
         if n not in names:
             skipped_row(n)
             continue
         row(n, [cell(F.l1(n, "rps"), 0), cell(F.l1(n, "p50"), 3), cell(F.l1(n, "p99"), 3),
                 cell(F.l1(n, "failed"), 0)])
 
-    section("2. latency at c=1", ["added p50 ms", "added p99 ms", "p50 ms", "p99 ms"])
-    for n in all_names:
+    if 2 in lanes:
+        section("2. latency at c=1", ["added p50 ms", "added p99 ms", "p50 ms", "p99 ms"])
+    for n in (all_names if 2 in lanes else []):
         if n not in names:
             skipped_row(n)
             continue
@@ -773,7 +894,7 @@ def build_table(F, bench):
         row(n, added + [cell(F.l2(n, "p50"), 3), cell(F.l2(n, "p99"), 3)])
 
     sse_ran = any(R["lane3"] for R in F.rounds)
-    for c in F.conc:
+    for c in (F.conc if 3 in lanes else []):
         total = bench.a.streams[c]
         section(f"3. streams: {c} at once, {total} in all",
                 ["TTFT p99 ms", "added TTFT p99 ms", "gap error p99 ms", "stalled events", "failed streams"])
@@ -794,10 +915,11 @@ def build_table(F, bench):
                     cell(F.l3(c, n, lambda x: x["failed"]), 0)])
 
     mc = bench.a.mem_conc
-    section(f"4. memory (RSS), {mc} streams", ["idle MiB (before 1st run)", f"at {mc} open MiB",
-                                                     "KiB per open stream",
-                                                     "after MiB", "after vs idle"])
-    for n in all_names:
+    if 4 in lanes:
+        section(f"4. memory (RSS), {mc} streams", ["idle MiB (before 1st run)", f"at {mc} open MiB",
+                                                         "KiB per open stream",
+                                                         "after MiB", "after vs idle"])
+    for n in (all_names if 4 in lanes else []):
         if n == "direct":
             continue
         if n not in names:
@@ -816,9 +938,10 @@ def build_table(F, bench):
         row(n, [cell(mib("idle_kib")[:1], 1), cell(mib("open_kib"), 1), cell(F.l4(n, "per_stream_kib"), 1),
                 cell(mib("after_kib"), 1), cell(pct, 1, "%", signed=True)])
 
-    section("5. reload: SIGHUP/s, lane-1 load", ["failed requests", "reloads done",
-                                                                  "SIGHUP sent", "req/s"])
-    for n in all_names:
+    if 5 in lanes:
+        section("5. reload: SIGHUP/s, lane-1 load", ["failed requests", "reloads done",
+                                                                      "SIGHUP sent", "req/s"])
+    for n in (all_names if 5 in lanes else []):
         if n == "direct":
             continue
         if n == "portkey":
@@ -830,7 +953,27 @@ def build_table(F, bench):
         row(n, [cell(F.l5(n, "failed"), 0), cell(F.l5(n, "reloads"), 0) if n == "moongate" else "n/a",
                 cell(F.l5(n, "sighup"), 0), cell(F.l5(n, "rps"), 0)])
 
-    section("6. translation", [TRANSLATION_NOTE])
+    if 6 in lanes:
+        a = bench.a
+        section(f"6. translation: {a.xl_conc} at once, {a.xl_streams} in all",
+                ["gateway CPU us/event", "TTFT p99 ms", "gap error p99 ms", "stalled events", "failed streams"])
+        l6_ran = any(R.get("lane6") for R in F.rounds)
+        if "moongate" not in names:
+            rows.append(["moongate"] + [bench.targets["moongate"].skipped if "moongate" in bench.targets
+                                        else "not run: moongate not measured"] + [""] * 4)
+        elif not l6_ran:
+            rows.append(["moongate"] + ["not run: sseload missing"] + [""] * 4)
+        else:
+            for kind, label in (("pass", "moongate passthrough"), ("xlate", "moongate translated")):
+                rows.append([label, cell(F.l6(kind, lambda x: x["cpu_us_per_event"]), 2),
+                             cell(F.l6(kind, lambda x: x["ttfe_ms"]["p99"]), 2),
+                             cell(F.l6(kind, lambda x: x["gap_err_ms"]["p99"]), 2),
+                             cell(F.l6(kind, lambda x: x["stalled"]), 0),
+                             cell(F.l6(kind, lambda x: x["failed"]), 0)])
+            rows.append(["translated vs passthrough",
+                         cell(F.l6_ratio(lambda x: x["cpu_us_per_event"]), 2, "x"),
+                         cell(F.l6_added(lambda x: x["ttfe_ms"]["p99"]), 2, signed=True),
+                         cell(F.l6_added(lambda x: x["gap_err_ms"]["p99"]), 2, signed=True), "", ""])
     return rows
 
 
@@ -858,25 +1001,26 @@ def ratio(a, b):
 
 
 def verdicts(F, bench):
-    """(ratio lines, [(ok or None, text)])"""
+    """(ratio lines, [(True | False | None (skipped) | INFO, text)]); only the lanes run"""
     names = F.names
     has = lambda n: n in names
+    L = bench.a.lanes
     lines, checks = [], []
     rps = {n: med(F.l1(n, "rps")) for n in names}
     if has("moongate"):
-        for n in ("direct", "nginx", "portkey"):
+        for n in (("direct", "nginx", "portkey") if 1 in L else ()):
             if has(n):
                 r = ratio(rps["moongate"], rps[n])
                 lines.append(f"throughput moongate/{n}: {fmt_ratio(r)}")
         add = {n: med(F.l2_added(n, "p50")) for n in names if n != "direct"}
         add99 = {n: med(F.l2_added(n, "p99")) for n in names if n != "direct"}
-        for n in ("nginx", "portkey"):
+        for n in (("nginx", "portkey") if 2 in L else ()):
             if has(n):
                 lines.append(f"added latency at c=1 moongate/{n}: p50 {fmt_ratio(ratio(add['moongate'], add[n]))}"
                              f" ({fmt_signed(add['moongate'], 3)} vs {fmt_signed(add[n], 3)} ms), "
                              f"p99 {fmt_ratio(ratio(add99['moongate'], add99[n]))}"
                              f" ({fmt_signed(add99['moongate'], 3)} vs {fmt_signed(add99[n], 3)} ms)")
-        if F.rounds and any(R["lane3"] for R in F.rounds):
+        if 3 in L and F.rounds and any(R["lane3"] for R in F.rounds):
             for c in F.conc:
                 parts = []
                 for n in ("nginx", "portkey"):
@@ -892,17 +1036,21 @@ def verdicts(F, bench):
         def target(ok, text):
             checks.append((ok, text))
 
-        if has("nginx"):
+        if 1 not in L:
+            pass
+        elif has("nginx"):
             r = ratio(rps["moongate"], rps["nginx"])
             target(r is not None and r >= 0.9, f"throughput >= 0.9x nginx: {fmt_ratio(r)}")
         else:
             target(None, "throughput >= 0.9x nginx: nginx not measured")
-        if has("portkey"):
+        if 1 not in L:
+            pass
+        elif has("portkey"):
             r = ratio(rps["moongate"], rps["portkey"])
             target(r is not None and r >= 20, f"throughput >= 20x Portkey: {fmt_ratio(r, 1)}")
         else:
             target(None, f"throughput >= 20x Portkey: {bench.targets.get('portkey').skipped if bench.targets.get('portkey') else 'not measured'}")
-        if has("nginx"):
+        if 2 in L and has("nginx"):
             a, b = add["moongate"], add["nginx"]
             r = ratio(a, b)
             if r is None:
@@ -913,7 +1061,9 @@ def verdicts(F, bench):
                 target(r <= 1.2, f"added p50 at c=1 <= 1.2x nginx's: {fmt_ratio(r)} "
                                  f"({fmt_signed(a, 3)} ms vs {fmt_signed(b, 3)} ms)")
         sse_ran = any(R["lane3"] for R in F.rounds)
-        if sse_ran:
+        if 3 not in L:
+            pass
+        elif sse_ran:
             top = max(F.conc)
             st = [v for v in F.l3(top, "moongate", lambda x: x["stalled"]) if v is not None]
             fl = [v for v in F.l3(top, "moongate", lambda x: x["failed"]) if v is not None]
@@ -930,11 +1080,38 @@ def verdicts(F, bench):
                    f"RSS after the streams within 10% of idle: {fmt_signed(None if av is None else av * 100, 1)}%")
         else:
             target(False, "streams / memory targets: not measured (sseload missing)")
-        fr = [v for v in F.l5("moongate", "failed") if v is not None]
-        rl = [v for v in F.l5("moongate", "reloads") if v is not None]
-        target(bool(fr) and max(fr) == 0 and bool(rl) and min(rl) > 0,
-               f"zero failed requests across reloads: failed {fr}, reloads {rl}")
+        if 5 in L:
+            fr = [v for v in F.l5("moongate", "failed") if v is not None]
+            rl = [v for v in F.l5("moongate", "reloads") if v is not None]
+            target(bool(fr) and max(fr) == 0 and bool(rl) and min(rl) > 0,
+                   f"zero failed requests across reloads: failed {fr}, reloads {rl}")
+        if 6 in L and any(R.get("lane6") for R in F.rounds):
+            cpu = lambda x: x["cpu_us_per_event"]
+            pe, xe = med(F.l6("pass", cpu)), med(F.l6("xlate", cpu))
+            r = med(F.l6_ratio(cpu))
+            d = med(F.l6_added(cpu))
+            ps = med(F.l6("pass", lambda x: x["cpu_us_per_stream"]))
+            xs = med(F.l6("xlate", lambda x: x["cpu_us_per_stream"]))
+            ev = med(F.l6("xlate", lambda x: x["events"] / x["streams"]))
+            idle = med(F.per_round(lambda R: R["lane6"]["idle_cpu_ms_per_s"]))
+            lines.append(f"translation, gateway CPU per delivered event translated/passthrough: {fmt_ratio(r)} "
+                         f"({fmt_num(xe, 2)} vs {fmt_num(pe, 2)} us/event, {fmt_signed(d, 2)} us; per stream of "
+                         f"{fmt_num(ev, 0)} events {fmt_num(None if xs is None else xs / 1000, 2)} vs "
+                         f"{fmt_num(None if ps is None else ps / 1000, 2)} ms; net of moongate's idle CPU, "
+                         f"{fmt_num(idle, 1)} ms/s)")
+            fl = {k: [v for v in F.l6(k, lambda x: x["failed"]) if v is not None] for k in ("pass", "xlate")}
+            st = {k: [v for v in F.l6(k, lambda x: x["stalled"]) if v is not None] for k in ("pass", "xlate")}
+            tt = med(F.l6_added(lambda x: x["ttfe_ms"]["p99"]))
+            target(INFO, f"translation (no target): gateway CPU per event translated/passthrough {fmt_ratio(r)} "
+                         f"({fmt_num(xe, 2)} vs {fmt_num(pe, 2)} us); TTFT p99 {fmt_signed(tt, 2)} ms; "
+                         f"failed {fl['xlate']} vs {fl['pass']}, stalled {st['xlate']} vs {st['pass']}")
+        elif 6 in L:
+            target(INFO, "translation (no target): not measured")
     return lines, checks
+
+
+def mark(ok):
+    return "INFO" if ok is INFO else ("SKIP" if ok is None else ("PASS" if ok else "FAIL"))
 
 
 # --------------------------------------------------------------------------- chart
@@ -1068,7 +1245,7 @@ def report(bench, elapsed, complete=True):
     ratio_lines, checks = verdicts(F, bench)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (f"{stamp} · commit {git_info()} · nproc {os.cpu_count()} · {a.rounds} round(s)"
-            f"{' · SMOKE' if a.smoke else ''}")
+            f"{' · SMOKE' if a.smoke else ''}{' · lanes ' + ','.join(map(str, a.lanes)) if a.partial else ''}")
     vers = [f"{n}: {bench.targets[n].version}" for n in ("moongate", "nginx", "portkey")
             if n in bench.targets and bench.targets[n].version]
     wv = subprocess.run([a.wrk_bin, "-v"], capture_output=True, text=True)
@@ -1079,7 +1256,9 @@ def report(bench, elapsed, complete=True):
         vers.append(f"node: {nv}")
     setup = (f"loopback only; one mock provider for all; wrk {a.duration1} s (lane 1, 2 threads, 64 conns), "
              f"{a.duration2} s (lane 2, 1 conn), {a.duration5} s (lane 5); sseload streams of "
-             f"{a.paced_events} events {a.paced_ms} ms apart; load average at start {bench.loadavg}; "
+             f"{a.paced_events} events {a.paced_ms} ms apart (lane 6: moongate only, {a.xl_conc} at once, "
+             f"{a.xl_streams} in all, passthrough and translated interleaved, gateway CPU from its threads' "
+             f"schedstat run time); load average at start {bench.loadavg}; "
              f"run took {elapsed:.0f} s")
     print()
     print(f"## {head}")
@@ -1091,7 +1270,7 @@ def report(bench, elapsed, complete=True):
         print(f"  {ln}")
     print()
     for ok, text in checks:
-        print(f"{'PASS' if ok else ('SKIP' if ok is None else 'FAIL')} {text}")
+        print(f"{mark(ok)} {text}")
     for n in bench.notes:
         print(f"note: {n}")
     print()
@@ -1101,14 +1280,14 @@ def report(bench, elapsed, complete=True):
           "Each cell: median of the rounds, then each round's figure in brackets. Added figures are the "
           "target's minus the direct (floor) figure of the same round.", "", table, "",
           "Ratios (medians):", ""] + [f"- {ln}" for ln in ratio_lines] + ["", "Targets:", ""]
-    md += [f"- {'PASS' if ok else ('SKIP' if ok is None else 'FAIL')} {t}" for ok, t in checks]
+    md += [f"- {mark(ok)} {t}" for ok, t in checks]
     if bench.notes:
         md += ["", "Notes:", ""] + [f"- {n}" for n in bench.notes]
     md += ["", "Chart (lane 1 and lane 3 of the newest run): [chart.svg](chart.svg)", ""]
     section = "\n".join(md) + "\n"
     results_path = a.results
     chart_path = a.chart
-    if a.smoke or not complete:     # smoke and broken runs never touch the tree
+    if a.smoke or not complete or a.partial:     # smoke, broken and some-lanes runs never touch the tree
         results_path = os.path.join(a.out, "RESULTS.md")
         chart_path = os.path.join(a.out, "chart.svg")
     with open(chart_path, "w") as f:
@@ -1172,11 +1351,25 @@ def parse_args(argv):
     p.add_argument("--sseload-bin", default=os.path.join(ROOT, "build", "rel", "sseload"))
     p.add_argument("--wrk-bin", default=shutil.which("wrk") or "wrk")
     p.add_argument("--keep", action="store_true", help="keep the smoke run's directory")
+    p.add_argument("--lanes", default=",".join(map(str, ALL_LANES)),
+                   help="comma list of lanes to run (default all; 3 and 4 run together; a run of some "
+                        "lanes only writes into its run directory, never bench/RESULTS.md)")
     a = p.parse_args(argv)
     a.targets = [t for t in a.targets.split(",") if t]
     for t in a.targets:
         if t not in TARGETS:
             p.error(f"unknown target {t}")
+    try:
+        a.lanes = sorted({int(x) for x in a.lanes.split(",") if x.strip()})
+    except ValueError:
+        p.error(f"--lanes: a comma list out of {ALL_LANES}")
+    if not a.lanes or any(x not in ALL_LANES for x in a.lanes):
+        p.error(f"--lanes: a comma list out of {ALL_LANES}")
+    if 3 in a.lanes or 4 in a.lanes:        # one run measures both
+        a.lanes = sorted(set(a.lanes) | {3, 4})
+    a.partial = tuple(a.lanes) != ALL_LANES
+    if a.lanes == [6]:                      # lane 6 measures moongate alone
+        a.targets = [t for t in a.targets if t in ("direct", "moongate")]
     if "direct" not in a.targets:
         a.targets.insert(0, "direct")   # the floor every added figure needs
     if a.smoke:
@@ -1187,6 +1380,7 @@ def parse_args(argv):
         a.streams = {1: 2, 32: 32}
         a.sse_timeout = 20
         a.after_wait = 0.5
+        a.xl_conc, a.xl_streams, a.xl_idle_s = 16, 32, 0.5
     else:
         a.rounds = a.rounds or 3
         a.duration1, a.duration2, a.duration5, a.warmup = 5, 5, 5, 2
@@ -1195,6 +1389,7 @@ def parse_args(argv):
         a.streams = {1: 4, 64: 128, 512: 512, 4096: 4096}
         a.sse_timeout = 60
         a.after_wait = 1.0
+        a.xl_conc, a.xl_streams, a.xl_idle_s = 256, 512, 1.0
     a.mem_conc = max(a.conc)
     a.paced_spec = f"pace_ms={a.paced_ms},events={a.paced_events}"
     return a
@@ -1224,7 +1419,8 @@ def main(argv):
         return finish(a, False, tmp_out)
     bench = Bench(a)
     bench.loadavg = " ".join(open("/proc/loadavg").read().split()[:3])
-    log(f"{'smoke' if a.smoke else 'full'} run, {a.rounds} round(s), targets {','.join(a.targets)}, "
+    log(f"{'smoke' if a.smoke else 'full'} run, {a.rounds} round(s), lanes {','.join(map(str, a.lanes))}, "
+        f"targets {','.join(a.targets)}, "
         f"out {a.out}, nofile {nofile}")
 
     def on_signal(sig, frame):

@@ -5,8 +5,14 @@
 -- production), and the stock policy (no `policy` key), which does its full
 -- work on every request: precedence rules, plan, usage accounting, log line.
 -- bench.py sets the environment: BENCH_LISTEN, BENCH_MOCK_PORT, BENCH_LOG,
--- BENCH_PACED_SPEC (the mock's fault spec for the paced stream lane).
-local mock = "http://127.0.0.1:" .. env("BENCH_MOCK_PORT", "9001")
+-- BENCH_PACED_SPEC (the mock's fault spec for the paced stream lanes).
+--
+-- Lane 6 (translation) compares `paced` (OpenAI upstream: passthrough, bytes
+-- relayed) with `paced_ant` (the same paced stream from the mock's Anthropic
+-- Messages endpoint, translated event by event for the OpenAI client). `ant`
+-- is the unpaced Anthropic twin of `mock`, for ad-hoc throughput checks.
+local mock = "http://127.0.0.1:" .. env("BENCH_MOCK_PORT", "9001") -- the host root
+local paced_spec = env("BENCH_PACED_SPEC", "pace_ms=20,events=64")
 
 return {
   listen = env("BENCH_LISTEN", "127.0.0.1:8080"),
@@ -22,9 +28,21 @@ return {
     },
     paced = {
       kind = "openai",
-      base_url = mock .. "/f/" .. env("BENCH_PACED_SPEC", "pace_ms=20,events=64") .. "/v1",
+      base_url = mock .. "/f/" .. paced_spec .. "/v1",
       api_key = "bench-key",
       models = { "mock-paced" },
+    },
+    paced_ant = {
+      kind = "anthropic",
+      base_url = mock .. "/f/" .. paced_spec, -- a host root: moongate adds /v1/messages
+      api_key = "bench-key",
+      models = { "mock-paced-ant" },
+    },
+    ant = {
+      kind = "anthropic",
+      base_url = mock,
+      api_key = "bench-key",
+      models = { "mock-ant" },
     },
   },
 }
