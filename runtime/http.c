@@ -1,4 +1,4 @@
-/* http.c - the HTTP/1.1 server of a worker, on libevent bufferevents.
+/* http.c - the HTTP/1.1 server of a worker, on libevent events and buffers.
  *
  * Owns: the listener, every connection (http_conn_t), the one request each
  * connection carries at a time (http_req_t is embedded in its connection,
@@ -17,11 +17,26 @@
  * in the input buffer and are parsed only once the reply went out; reading
  * stays enabled all the time so an EOF or reset is seen at once.
  *
- * Closing is two-step: conn_close() frees the bufferevent (the socket) at once
+ * Syscalls per request are the budget of a gateway, so a connection is a
+ * socket, two evbuffers and two events of its own rather than a bufferevent,
+ * which would spend more of them:
+ *  - reading: one readv per readable wakeup, straight into the input buffer
+ *    (evbuffer_reserve_space). bufferevent reading asks FIONREAD before
+ *    every read (an ioctl each) and reads 4 KiB at most.
+ *  - writing: a reply (or chunk) is written to the socket in the same call
+ *    that produced it (conn_push). Only what the socket does not take waits
+ *    in the output buffer, and only then is the write event (with the write
+ *    timeout) armed, until the buffer is empty again. A bufferevent queues
+ *    every reply behind its write event: an epoll_ctl to arm it, a loop pass,
+ *    and another epoll_ctl to disarm it.
+ *
+ * Closing is two-step: conn_close() closes the socket at once
  * and activates the connection's timer event; that event's callback, on the
  * next loop pass, tells the user (on_close) when a request was in progress
  * and frees the connection. So no user callback runs inside an http_* call,
- * and a connection is never freed under a callback that still uses it.
+ * and a connection is never freed under a callback that still uses it. The
+ * same activation moves on after a reply that a direct write sent whole
+ * (flush_pending) and sends a streaming head nobody followed (push_pending).
  *
  * The one timer per connection serves every timeout of the current state
  * (header, body, idle, linger) plus that deferred work; the durations are
@@ -30,6 +45,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -37,9 +53,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include <event2/bufferevent.h>
 #include <event2/listener.h>
 
 /* Input we keep while a request is in progress (a pipelining client). Past
@@ -58,6 +74,10 @@
 #define HTTP_MAX_LEAD_EOLS  8
 /* accept() failing with EMFILE & co: pause the listener this long. */
 #define HTTP_ACCEPT_PAUSE_MS 100
+/* Bytes asked of one read: a whole typical request, and with libevent's
+ * chain header (under 128 bytes) the chain it allocates stays a 16 KiB block
+ * instead of being rounded up to 32 KiB. A larger body takes more reads. */
+#define HTTP_READ_SIZE      (16 * 1024 - 128)
 
 enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_HANDLING, ST_FLUSHING, ST_LINGER };
 enum body_mode { BODY_LENGTH, BODY_CHUNKED };
@@ -84,7 +104,10 @@ struct http_server {
 struct http_conn {
     http_server_t *srv;
     http_conn_t *prev, *next;
-    struct bufferevent *bev;       /* NULL once closed */
+    evutil_socket_t fd;            /* -1 once closed */
+    struct evbuffer *in, *out;     /* kept until conn_free */
+    struct event *rev;             /* readable: always armed while open, see conn_read_ev */
+    struct event *wev;             /* writable: armed while output waits, see conn_write_ev */
     struct event *timer;           /* see conn_timer_cb */
     enum conn_state state;
     http_req_t req;
@@ -108,7 +131,8 @@ struct http_conn {
     http_req_cb on_close, on_drain;
     void *cb_arg;
     unsigned keep_alive : 1, req_live : 1, is_head : 1, close_after : 1, linger_after : 1,
-             overflow : 1, dead : 1, flush_pending : 1, above_high : 1;
+             overflow : 1, dead : 1, flush_pending : 1, above_high : 1,
+             push_pending : 1, writing : 1;   /* writing: output waits for EV_WRITE */
     char client_addr[64];
 };
 
@@ -221,7 +245,11 @@ static void conn_free(http_conn_t *c)
     http_server_t *s = c->srv;
     if (c->prev) c->prev->next = c->next; else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    if (c->bev) bufferevent_free(c->bev);
+    if (c->rev) event_free(c->rev);   /* before the fd is closed */
+    if (c->wev) event_free(c->wev);
+    if (c->fd >= 0) evutil_closesocket(c->fd);
+    if (c->in) evbuffer_free(c->in);
+    if (c->out) evbuffer_free(c->out);
     if (c->timer) event_free(c->timer);
     free(c->hbuf);
     free(c->hdrs);
@@ -234,7 +262,10 @@ static void conn_close(http_conn_t *c)
 {
     if (c->dead) return;
     c->dead = 1;
-    if (c->bev) { bufferevent_free(c->bev); c->bev = NULL; }
+    event_del(c->rev);
+    event_del(c->wev);
+    evutil_closesocket(c->fd);
+    c->fd = -1;
     event_del(c->timer);
     event_active(c->timer, EV_TIMEOUT, 1);
 }
@@ -264,16 +295,16 @@ static void conn_flushed(http_conn_t *c)
     if (c->close_after || c->srv->stopping) {
         if (!c->linger_after) { conn_close(c); return; }
         /* half-close, then swallow whatever the client still sends */
-        shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+        shutdown(c->fd, SHUT_WR);
         c->state = ST_LINGER;
-        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer *in = c->in;
         evbuffer_drain(in, evbuffer_get_length(in));
         event_add(c->timer, &c->srv->tv_linger);
         return;
     }
     conn_reset_request(c);
     c->state = ST_IDLE;
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+    if (evbuffer_get_length(c->in) > 0) {
         conn_begin_request(c);
         conn_process(c);
     } else {
@@ -285,10 +316,15 @@ static void conn_flushed(http_conn_t *c)
  * returns -1 so parsers can `return conn_error(...)`. */
 static int conn_error(http_conn_t *c, int status, const char *msg);
 
+static void conn_push(http_conn_t *c);
+
 /* libevent (timer or event_active): one of
  *  - the connection was closed (dead): deliver on_close if a request was in
  *    progress, then free the connection;
- *  - a reply ended with nothing left to write (flush_pending): move on;
+ *  - deferred work (only ever activated, never a timeout, since the timer is
+ *    not armed in the states that activate it): a streaming head to send
+ *    (push_pending) and/or a reply ended with nothing left to write
+ *    (flush_pending): move on;
  *  - the timeout of the current state: 408 while reading a request, silent
  *    close when idle or lingering. */
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -304,7 +340,15 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         conn_free(c);
         return;
     }
-    if (c->flush_pending) { c->flush_pending = 0; conn_flushed(c); return; }
+    if (c->push_pending || c->flush_pending) {
+        if (c->push_pending) {
+            c->push_pending = 0;
+            conn_push(c);
+            if (c->dead) return;   /* write error: this event runs again to free */
+        }
+        if (c->flush_pending) { c->flush_pending = 0; conn_flushed(c); }
+        return;
+    }
     switch (c->state) {
     case ST_HEAD: case ST_BODY: conn_error(c, 408, "request read timed out"); break;
     case ST_HANDLING: case ST_FLUSHING: break;   /* never armed there */
@@ -314,11 +358,49 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---------- writing replies ---------- */
 
+/* One writev of the output buffer (all of it, as the socket takes it).
+ * 0, or -1 after closing the connection on a write error. */
+static int conn_write_out(http_conn_t *c)
+{
+    int n = evbuffer_write(c->out, c->fd);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return 0;
+    conn_close(c);
+    return -1;
+}
+
+/* Writes the queued output to the socket now, unless earlier output is
+ * already waiting for the socket to become writable (then this joins it, in
+ * order). What the socket does not take stays queued and the write event is
+ * armed with the write timeout (conn_write_ev). Never calls the user and
+ * never moves the connection on, so it is safe inside any http_* call; a
+ * write error closes (on_close follows from the loop): callers check c->dead
+ * afterwards. */
+static void conn_push(http_conn_t *c)
+{
+    if (c->dead || c->writing || evbuffer_get_length(c->out) == 0) return;
+    if (conn_write_out(c) < 0) return;
+    if (evbuffer_get_length(c->out) > 0) {
+        c->writing = 1;
+        event_add(c->wev, &c->srv->tv_write);
+    }
+}
+
+/* The current reply is complete in the output: move on to the next request
+ * (or the close) from the loop once it is written. Called with the output
+ * pushed; when nothing is left, no write callback will come to tell us. */
+static void conn_reply_queued(http_conn_t *c)
+{
+    if (evbuffer_get_length(c->out) == 0) {
+        c->flush_pending = 1;
+        event_active(c->timer, EV_TIMEOUT, 1);
+    }
+}
+
 /* Writes the status line and headers. Decides keep-alive for this reply. */
 static int put_head(http_conn_t *c, int status, const char *ctype, const char *extra,
                     enum framing fr, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     if (fr == FR_CLOSE || c->srv->stopping || c->overflow) c->keep_alive = 0;
     size_t need = 160 + (ctype ? strlen(ctype) : 0) + (extra ? strlen(extra) : 0);
     struct evbuffer_iovec v;
@@ -343,7 +425,7 @@ static int put_head(http_conn_t *c, int status, const char *ctype, const char *e
 static int conn_error(http_conn_t *c, int status, const char *msg)
 {
     http_server_t *s = c->srv;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     struct evbuffer *body = evbuffer_new();
     evbuffer_drain(in, evbuffer_get_length(in));
     event_del(c->timer);
@@ -355,26 +437,26 @@ static int conn_error(http_conn_t *c, int status, const char *msg)
         conn_close(c);
         return -1;
     }
-    evbuffer_add_buffer(bufferevent_get_output(c->bev), body);
+    evbuffer_add_buffer(c->out, body);
     evbuffer_free(body);
     c->state = ST_FLUSHING;
     c->close_after = c->linger_after = 1;
+    conn_push(c);
+    if (!c->dead) conn_reply_queued(c);
     return -1;
 }
 
-/* The handler's reply ended (fully queued). */
+/* The handler's reply ended (fully queued): send it. */
 static void conn_end_reply(http_conn_t *c)
 {
     c->req_live = 0;
     c->srv->active--;
     c->on_close = c->on_drain = NULL;
+    conn_push(c);
     if (c->dead) return;   /* conn_timer_cb frees it; on_close is not due any more */
     c->state = ST_FLUSHING;
     if (!c->keep_alive || c->srv->stopping || c->overflow) c->close_after = 1;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        c->flush_pending = 1;   /* no write will come to tell us: move on from the loop */
-        event_active(c->timer, EV_TIMEOUT, 1);
-    }
+    conn_reply_queued(c);
 }
 
 void http_reply(http_req_t *r, int status, const char *content_type,
@@ -384,7 +466,7 @@ void http_reply(http_req_t *r, int status, const char *content_type,
     if (!c->req_live || c->reply != RM_NONE) return;
     if (!c->dead) {
         if (put_head(c, status, content_type, extra_headers, FR_LENGTH, len) < 0) conn_close(c);
-        else if (len && !c->is_head) evbuffer_add(bufferevent_get_output(c->bev), body, len);
+        else if (len && !c->is_head) evbuffer_add(c->out, body, len);
     }
     conn_end_reply(c);
 }
@@ -394,9 +476,19 @@ void http_reply_start(http_req_t *r, int status, const char *content_type, const
     http_conn_t *c = REQ_CONN(r);
     if (!c->req_live || c->reply != RM_NONE) return;
     c->reply = r->http_minor >= 1 ? RM_CHUNKED : RM_RAW;
-    if (!c->dead && put_head(c, status, content_type, extra_headers,
-                             c->reply == RM_CHUNKED ? FR_CHUNKED : FR_CLOSE, 0) < 0)
+    if (c->dead) return;
+    if (put_head(c, status, content_type, extra_headers,
+                 c->reply == RM_CHUNKED ? FR_CHUNKED : FR_CLOSE, 0) < 0) {
         conn_close(c);
+        return;
+    }
+    /* the first chunk usually follows at once and takes the head along in
+     * one write; if none does, the head goes out from the loop (unless
+     * earlier output waits for the socket: then the head goes with it) */
+    if (!c->push_pending && !c->writing) {
+        c->push_pending = 1;
+        event_active(c->timer, EV_TIMEOUT, 1);
+    }
 }
 
 /* Writes a chunk-size line for n bytes. */
@@ -415,11 +507,13 @@ size_t http_reply_chunk(http_req_t *r, const void *data, size_t len)
 {
     http_conn_t *c = REQ_CONN(r);
     if (!c->req_live || c->dead || c->reply == RM_NONE) return 0;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     if (len && !c->is_head) {
         if (c->reply == RM_CHUNKED) put_chunk_size(out, len);
         evbuffer_add(out, data, len);
         if (c->reply == RM_CHUNKED) evbuffer_add(out, "\r\n", 2);
+        conn_push(c);
+        if (c->dead) return 0;
     }
     size_t pending = evbuffer_get_length(out);
     if (pending > HTTP_OUT_HIGH_WATER) c->above_high = 1;
@@ -431,13 +525,17 @@ size_t http_reply_chunk_buf(http_req_t *r, struct evbuffer *buf)
     http_conn_t *c = REQ_CONN(r);
     size_t len = evbuffer_get_length(buf);
     if (!c->req_live || c->dead || c->reply == RM_NONE) { evbuffer_drain(buf, len); return 0; }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     if (len && !c->is_head) {
         if (c->reply == RM_CHUNKED) put_chunk_size(out, len);
         evbuffer_add_buffer(out, buf);
         if (c->reply == RM_CHUNKED) evbuffer_add(out, "\r\n", 2);
     }
     evbuffer_drain(buf, evbuffer_get_length(buf));
+    if (len && !c->is_head) {
+        conn_push(c);
+        if (c->dead) return 0;
+    }
     size_t pending = evbuffer_get_length(out);
     if (pending > HTTP_OUT_HIGH_WATER) c->above_high = 1;
     return pending;
@@ -449,7 +547,7 @@ void http_reply_end(http_req_t *r)
     if (!c->req_live) return;
     if (c->reply == RM_NONE) { http_reply_abort(r); return; }   /* nothing was started: misuse */
     if (!c->dead && c->reply == RM_CHUNKED && !c->is_head)
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        evbuffer_add(c->out, "0\r\n\r\n", 5);
     conn_end_reply(c);
 }
 
@@ -462,7 +560,7 @@ void http_reply_abort(http_req_t *r)
         /* a close-delimited body that ends with a FIN would look complete:
          * reset the connection instead (SO_LINGER 0 sends an RST) */
         struct linger lg = { 1, 0 };
-        setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         conn_close(c);
     }
     /* chunked: what is queued still goes out, then the close without the
@@ -473,7 +571,7 @@ void http_reply_abort(http_req_t *r)
 size_t http_req_pending_output(const http_req_t *r)
 {
     const http_conn_t *c = REQ_CONN(r);
-    return c->dead || !c->bev ? 0 : evbuffer_get_length(bufferevent_get_output(c->bev));
+    return c->dead ? 0 : evbuffer_get_length(c->out);
 }
 
 void http_req_set_callbacks(http_req_t *r, http_req_cb on_close, http_req_cb on_drain, void *arg)
@@ -681,8 +779,11 @@ static int conn_head_complete(http_conn_t *c, struct evbuffer *in, size_t hlen)
     if (conn_body_reserve(c, cl + 1) < 0) { conn_close(c); return -1; }
     if (n_te || cl) {
         event_add(c->timer, s->tv_body);
-        if (expect && r->http_minor >= 1 && evbuffer_get_length(in) == 0)
-            evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        if (expect && r->http_minor >= 1 && evbuffer_get_length(in) == 0) {
+            evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            conn_push(c);
+            if (c->dead) return -1;
+        }
     }
     return 1;
 }
@@ -833,7 +934,7 @@ static int conn_read_chunked(http_conn_t *c, struct evbuffer *in)
 /* Runs the request state machine over the buffered input as far as it goes. */
 static void conn_process(http_conn_t *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     if (c->state == ST_HEAD && conn_parse_head(c, in) <= 0) return;
     if (c->state != ST_BODY) return;
     int r = c->body_mode == BODY_CHUNKED ? conn_read_chunked(c, in) : conn_read_length(c, in);
@@ -851,14 +952,13 @@ static void conn_process(http_conn_t *c)
     c->srv->handler(req, c->srv->arg);
 }
 
-/* ---------- bufferevent callbacks ---------- */
+/* ---------- socket callbacks ---------- */
 
-/* libevent: bytes arrived. Parse while reading a request; keep (pipelining)
- * while one is in progress; throw away when closing. */
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+/* Bytes arrived. Parse while reading a request; keep (pipelining) while one
+ * is in progress; throw away when closing. */
+static void conn_input(http_conn_t *c)
 {
-    http_conn_t *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = c->in;
     switch (c->state) {
     case ST_IDLE:
         conn_begin_request(c);
@@ -879,13 +979,64 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-/* libevent: the output went at or below HTTP_OUT_LOW_WATER after a write (the
- * write watermark). Tells a streaming user it may produce again, and moves on
- * to the next request once an ended reply is fully written. */
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+/* libevent: the socket is readable. One read per wakeup, straight into the
+ * input buffer (no FIONREAD, see the top of the file); level-triggered epoll
+ * comes back when more is waiting. */
+static void conn_read_ev(evutil_socket_t fd, short what, void *arg)
 {
     http_conn_t *c = arg;
-    struct evbuffer *out = bufferevent_get_output(bev);
+    (void)what;
+    struct evbuffer *in = c->in;
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    int nv = evbuffer_reserve_space(in, HTTP_READ_SIZE, v, 2);
+    if (nv < 1) { conn_close(c); return; }
+    for (int i = 0; i < nv; i++) { iov[i].iov_base = v[i].iov_base; iov[i].iov_len = v[i].iov_len; }
+    ssize_t n = readv(fd, iov, nv);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+        /* A client that half-closes after its request while the reply is
+         * being written still gets the reply; EOF stays readable, so stop
+         * watching. Anything else closes now (and tells the user, see
+         * conn_timer_cb). */
+        if (n == 0 && c->state == ST_FLUSHING) {
+            c->close_after = 1;
+            c->linger_after = 0;
+            event_del(c->rev);
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+    size_t left = (size_t)n;
+    int used = 0;
+    for (; used < nv && left; used++) {
+        if (v[used].iov_len > left) v[used].iov_len = left;
+        left -= v[used].iov_len;
+    }
+    evbuffer_commit_space(in, v, used);
+    conn_input(c);
+}
+
+/* libevent: the socket is writable while output waits, or was not for the
+ * write timeout (a client that reads nothing: closed, which tells the user).
+ * Writes; once the output is empty the event is disarmed and writes go
+ * direct again (conn_push). At or below HTTP_OUT_LOW_WATER, tells a streaming
+ * user it may produce again, and moves on to the next request once an ended
+ * reply is fully written. */
+static void conn_write_ev(evutil_socket_t fd, short what, void *arg)
+{
+    http_conn_t *c = arg;
+    struct evbuffer *out = c->out;
+    (void)fd;
+    if (what & EV_TIMEOUT) { conn_close(c); return; }
+    if (conn_write_out(c) < 0) return;
+    if (evbuffer_get_length(out) == 0) {
+        c->writing = 0;
+        event_del(c->wev);
+    } else if (evbuffer_get_length(out) > HTTP_OUT_LOW_WATER) {
+        return;
+    }
     if (c->above_high && evbuffer_get_length(out) <= HTTP_OUT_LOW_WATER) {
         c->above_high = 0;
         if (c->req_live && c->on_drain) {
@@ -894,21 +1045,6 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         }
     }
     if (c->state == ST_FLUSHING && !c->flush_pending && evbuffer_get_length(out) == 0) conn_flushed(c);
-}
-
-/* libevent: EOF, error or the write (stall) timeout. A client that half-closes
- * after its request while the reply is being written still gets the reply;
- * anything else closes now (and tells the user, see conn_timer_cb). */
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    http_conn_t *c = arg;
-    (void)bev;
-    if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && c->state == ST_FLUSHING) {
-        c->close_after = 1;
-        c->linger_after = 0;
-        return;
-    }
-    conn_close(c);
 }
 
 /* ---------- listener ---------- */
@@ -920,11 +1056,19 @@ static int conn_new(http_server_t *s, evutil_socket_t fd, const char *addr)
     http_conn_t *c = calloc(1, sizeof *c);
     if (!c) { evutil_closesocket(fd); return -1; }
     c->srv = s;
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->fd = fd;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_read_ev, c);
+    c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, conn_write_ev, c);
     c->timer = event_new(s->base, -1, 0, conn_timer_cb, c);
-    if (!c->bev || !c->timer) {
-        if (c->bev) bufferevent_free(c->bev); else evutil_closesocket(fd);
+    if (!c->in || !c->out || !c->rev || !c->wev || !c->timer || event_add(c->rev, NULL) < 0) {
+        if (c->rev) event_free(c->rev);
+        if (c->wev) event_free(c->wev);
         if (c->timer) event_free(c->timer);
+        if (c->in) evbuffer_free(c->in);
+        if (c->out) evbuffer_free(c->out);
+        evutil_closesocket(fd);
         free(c);
         return -1;
     }
@@ -932,10 +1076,6 @@ static int conn_new(http_server_t *s, evutil_socket_t fd, const char *addr)
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_LOW_WATER, 0);
-    bufferevent_set_timeouts(c->bev, NULL, &s->tv_write);
-    bufferevent_enable(c->bev, EV_READ);
     c->state = ST_IDLE;
     event_add(c->timer, s->tv_header);   /* a fresh connection gets the header timeout to send something */
     return 0;

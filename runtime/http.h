@@ -1,4 +1,4 @@
-/* http.h - a small HTTP/1.1 server on libevent bufferevents.
+/* http.h - a small HTTP/1.1 server on libevent events and evbuffers.
  *
  * Why not evhttp: evhttp (2.1) answers limit violations with HTML bodies we
  * cannot replace, offers no hook before the body is read, allocates heavily

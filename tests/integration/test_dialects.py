@@ -77,7 +77,7 @@ def test_openai_client_streams_from_an_anthropic_provider(gateway, mock):
     roles = [e for e in c.data_events if not e.is_done and e.json()["choices"]
              and "role" in e.json()["choices"][0]["delta"]]
     assert len(roles) == 1, "exactly one role chunk"
-    line = gw.access_logs()[-1]
+    line = gw.access_for(c.header("x-request-id"))
     assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7, line
 
 

@@ -25,14 +25,26 @@
 #define MAX_BODY   (1024 * 1024)
 #define BIG_TOTAL  (2 * 1024 * 1024)
 #define BIG_PIECE  (16 * 1024)
+/* /huge: one http_reply far bigger than what the socket buffers of a "slow"
+ * connection hold while its client reads nothing. Loopback autotunes a send
+ * buffer to 4 MiB, so a slow connection is one the server adopts with both
+ * buffers fixed at SLOW_SOCKBUF (the kernel doubles it). */
+#define HUGE_LEN   (1024 * 1024)
+#define SLOW_SOCKBUF (16 * 1024)
 
 static struct event_base *g_base;
 static http_server_t *g_srv;
 static int g_port;
+static int g_side_lfd;            /* plain listener for connections the server adopts */
 static atomic_int g_closed;       /* on_close calls */
 static atomic_int g_pending;      /* /pending requests seen by the handler */
 static atomic_int g_drains;       /* on_drain calls */
 static atomic_int g_slow;         /* /slow requests seen by the handler */
+static atomic_int g_reentry;      /* handler or on_drain entered from inside an http_* call */
+static int g_in_handler, g_in_pump;   /* loop thread only */
+static char *g_huge;              /* HUGE_LEN bytes of huge_byte(i) */
+
+static char huge_byte(size_t i) { return (char)('a' + (i * 7 + i / 4096) % 26); }
 
 /* ---------- server side (loop thread) ---------- */
 
@@ -73,6 +85,13 @@ static void slow_cb(evutil_socket_t fd, short what, void *arg)
     http_reply(arg, 200, "text/plain", NULL, "slow", 4);
 }
 
+/* event_base_once from the main thread: serve an accepted socket. */
+static void adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    http_server_adopt_fd(g_srv, (int)(intptr_t)arg, "adopted");
+}
+
 /* event_base_once from the main thread: drain. */
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -85,12 +104,14 @@ static void big_pump(big_t *b)
 {
     static char piece[BIG_PIECE];
     memset(piece, 'x', sizeof piece);
+    g_in_pump = 1;
     while (b->sent < BIG_TOTAL) {
         size_t pending = http_reply_chunk(b->req, piece, sizeof piece);
         b->sent += sizeof piece;
-        if (pending > HTTP_OUT_HIGH_WATER) return;   /* on_drain resumes */
+        if (pending > HTTP_OUT_HIGH_WATER) { g_in_pump = 0; return; }   /* on_drain resumes */
     }
     http_reply_end(b->req);
+    g_in_pump = 0;
     free(b);
 }
 
@@ -98,6 +119,7 @@ static void big_pump(big_t *b)
 static void big_drain(http_req_t *r, void *arg)
 {
     (void)r;
+    if (g_in_pump) atomic_fetch_add(&g_reentry, 1);
     atomic_fetch_add(&g_drains, 1);
     big_pump(arg);
 }
@@ -110,9 +132,21 @@ static void big_close(http_req_t *r, void *arg)
 }
 
 /* http.c: one complete request. */
+static void handler_paths(http_req_t *r);
+
+/* http.c: one complete request. Never entered from inside an http_* call
+ * (the next pipelined request waits for the loop). */
 static void handler(http_req_t *r, void *arg)
 {
     (void)arg;
+    if (g_in_handler || g_in_pump) atomic_fetch_add(&g_reentry, 1);
+    g_in_handler = 1;
+    handler_paths(r);
+    g_in_handler = 0;
+}
+
+static void handler_paths(http_req_t *r)
+{
     char buf[2048];
     if (strcmp(r->path, "/hello") == 0) {
         http_reply(r, 200, "text/plain", "X-Test: 1\r\n", "hello", 5);
@@ -143,6 +177,12 @@ static void handler(http_req_t *r, void *arg)
         struct timeval tv = { 0, 100000 };
         event_base_once(g_base, -1, EV_TIMEOUT, slow_cb, r, &tv);
         atomic_fetch_add(&g_slow, 1);
+    } else if (strcmp(r->path, "/huge") == 0) {
+        if (!g_huge) {
+            g_huge = malloc(HUGE_LEN);
+            for (size_t i = 0; i < HUGE_LEN; i++) g_huge[i] = huge_byte(i);
+        }
+        http_reply(r, 200, "application/octet-stream", NULL, g_huge, HUGE_LEN);
     } else if (strcmp(r->path, "/pending") == 0) {
         http_req_set_callbacks(r, on_close_count, NULL, NULL);
         atomic_fetch_add(&g_pending, 1);
@@ -183,6 +223,29 @@ static int cli_open(cli_t *c)
     c->cap = 1 << 16;
     c->buf = malloc(c->cap);
     return connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
+}
+
+/* A connection with small socket buffers on both ends, handed to the server
+ * through http_server_adopt_fd: a client that does not read soon stalls the
+ * server's writes. */
+static int cli_open_slow(cli_t *c)
+{
+    int buf = SLOW_SOCKBUF;
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    getsockname(g_side_lfd, (struct sockaddr *)&sa, &sl);
+    struct timeval tv = { 5, 0 };
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    c->cap = 1 << 16;
+    c->buf = malloc(c->cap);
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) return -1;
+    int sfd = accept(g_side_lfd, NULL, NULL);
+    if (sfd < 0) return -1;
+    setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    return event_base_once(g_base, -1, EV_TIMEOUT, adopt_cb, (void *)(intptr_t)sfd, NULL) == 0 ? 0 : -1;
 }
 
 static void cli_close(cli_t *c)
@@ -636,12 +699,115 @@ static void test_streaming(void)
     T_EQ_INT(cli_response(&c, &r), 0);
     T_EQ_STR(r.body, "hello");
     resp_free(&r);
-    /* backpressure: 2 MiB written against the watermarks */
-    int d0 = atomic_load(&g_drains);
+    /* 2 MiB in 16 KiB chunks to a client that reads at once: the socket
+     * takes most of it directly */
     SEND(&c, "GET /big HTTP/1.1\r\n\r\n");
     T_EQ_INT(cli_response(&c, &r), 0);
     T_EQ_INT(r.body_len, BIG_TOTAL);
+    resp_free(&r);
+    cli_close(&c);
+
+    /* backpressure: the same to a client that reads nothing for a while, so
+     * the output goes past the high watermark and on_drain resumes it (from
+     * the loop, never from inside http_reply_chunk) */
+    int d0 = atomic_load(&g_drains), re0 = atomic_load(&g_reentry);
+    T_EQ_INT(cli_open_slow(&c), 0);
+    SEND(&c, "GET /big HTTP/1.1\r\n\r\n");
+    usleep(100000);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_INT(r.body_len, BIG_TOTAL);
     T_CHECK(atomic_load(&g_drains) > d0);
+    T_EQ_INT(atomic_load(&g_reentry), re0);
+    resp_free(&r);
+    SEND(&c, "GET /hello HTTP/1.1\r\n\r\n");   /* moved on after the drained reply */
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "hello");
+    resp_free(&r);
+    cli_close(&c);
+}
+
+/* Replies are written in the call that makes them; only what the socket
+ * does not take waits for it to become writable. */
+static void test_direct_write(void)
+{
+    cli_t c;
+    resp_t r;
+    char v[64];
+    int re0 = atomic_load(&g_reentry);
+
+    /* a reply bigger than the socket buffers, to a slow reader: arrives
+     * whole, then the connection goes on */
+    T_EQ_INT(cli_open_slow(&c), 0);
+    SEND(&c, "GET /huge HTTP/1.1\r\n\r\n");
+    usleep(150000);   /* under the write timeout (body_timeout, 300 ms) */
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_INT(r.status, 200);
+    T_EQ_INT(r.body_len, HUGE_LEN);
+    int same = r.body_len == HUGE_LEN;
+    for (size_t i = 0; same && i < HUGE_LEN; i++) same = r.body[i] == huge_byte(i);
+    T_CHECK(same);
+    resp_free(&r);
+    SEND(&c, "GET /hello HTTP/1.1\r\n\r\n");
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "hello");
+    resp_free(&r);
+    cli_close(&c);
+
+    /* Connection: close: closed after a reply written whole at once, and
+     * after one that had to wait for the socket */
+    T_EQ_INT(cli_open(&c), 0);
+    SEND(&c, "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "hello");
+    T_EQ_STR(resp_header(&r, "Connection", v, sizeof v), "close");
+    T_CHECK(cli_eof(&c));
+    resp_free(&r);
+    cli_close(&c);
+    T_EQ_INT(cli_open_slow(&c), 0);
+    SEND(&c, "GET /huge HTTP/1.1\r\nConnection: close\r\n\r\n");
+    usleep(100000);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_INT(r.body_len, HUGE_LEN);
+    T_EQ_STR(resp_header(&r, "Connection", v, sizeof v), "close");
+    T_CHECK(cli_eof(&c));
+    resp_free(&r);
+    cli_close(&c);
+
+    /* pipelined: answered in order, whether a reply is written at once, in
+     * a later loop pass (/slow) or across many writable events (/huge); the
+     * next request is started from the loop, not from inside http_reply */
+    T_EQ_INT(cli_open(&c), 0);
+    SEND(&c, "GET /hello HTTP/1.1\r\n\r\nGET /info?p=1 HTTP/1.1\r\n\r\nGET /slow HTTP/1.1\r\n\r\n"
+             "GET /huge HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"
+             "GET /info?p=2 HTTP/1.1\r\nConnection: close\r\n\r\n");
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "hello");
+    resp_free(&r);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "path=/info query=p=1 host=- minor=1 n=0");
+    resp_free(&r);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "slow");
+    resp_free(&r);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_INT(r.body_len, HUGE_LEN);
+    resp_free(&r);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "ok");
+    resp_free(&r);
+    T_EQ_INT(cli_response(&c, &r), 0);
+    T_EQ_STR(r.body, "path=/info query=p=2 host=- minor=1 n=1");
+    T_CHECK(cli_eof(&c));
+    resp_free(&r);
+    cli_close(&c);
+    T_EQ_INT(atomic_load(&g_reentry), re0);
+
+    /* a client that reads nothing of a pending reply is dropped after the
+     * write timeout (body_timeout, 300 ms) */
+    T_EQ_INT(cli_open_slow(&c), 0);
+    SEND(&c, "GET /huge HTTP/1.1\r\n\r\n");
+    usleep(800000);
+    T_EQ_INT(cli_response(&c, &r), -1);
     resp_free(&r);
     cli_close(&c);
 }
@@ -684,13 +850,14 @@ static void test_stop_accepting(void)
 {
     cli_t idle, busy, late;
     resp_t r;
+    int slow0 = atomic_load(&g_slow);
     T_EQ_INT(cli_open(&idle), 0);
     SEND(&idle, "GET /hello HTTP/1.1\r\n\r\n");
     T_EQ_INT(cli_response(&idle, &r), 0);
     resp_free(&r);
     T_EQ_INT(cli_open(&busy), 0);
     SEND(&busy, "GET /slow HTTP/1.1\r\n\r\n");
-    T_CHECK(wait_for(&g_slow, 1, 2000));
+    T_CHECK(wait_for(&g_slow, slow0 + 1, 2000));
     event_base_once(g_base, -1, EV_TIMEOUT, stop_cb, NULL, NULL);
     T_CHECK(cli_eof(&idle));                    /* idle: closed at once */
     T_EQ_INT(cli_response(&busy, &r), 0);        /* in progress: finishes... */
@@ -717,6 +884,14 @@ int main(void)
         return 2;
     }
     g_port = ntohs(sa.sin_port);
+    g_side_lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sa.sin_port = 0;
+    sl = sizeof sa;
+    if (bind(g_side_lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(g_side_lfd, 8) != 0 ||
+        getsockname(g_side_lfd, (struct sockaddr *)&sa, &sl) != 0) {
+        perror("listen");
+        return 2;
+    }
     http_limits_t lim = {
         .max_request_line = 1024, .max_header_bytes = 2048, .max_headers = 20, .max_body = MAX_BODY,
         .header_timeout_ms = 200, .body_timeout_ms = 300, .idle_timeout_ms = 400,
@@ -736,6 +911,7 @@ int main(void)
     test_errors();
     test_timeouts();
     test_streaming();
+    test_direct_write();
     test_client_close();
     test_stop_accepting();
 
@@ -744,5 +920,7 @@ int main(void)
     T_EQ_INT(http_server_active(g_srv), 0);
     http_server_free(g_srv);
     event_base_free(g_base);
+    free(g_huge);
+    close(g_side_lfd);
     return T_SUMMARY();
 }
