@@ -37,6 +37,18 @@ describe("provider kind anthropic", function()
     assert.is_nil(a.translate)
   end)
 
+  it("passes an Anthropic client's own anthropic-version through", function()
+    local a = one({ kind = "anthropic", api_key = "sk-ant", models = { "claude-x" } },
+      { method = "POST", path = "/v1/messages", headers = { ["anthropic-version"] = "2026-10-21" },
+        body = '{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}' })
+    assert.are.same({ "x-api-key: sk-ant", "anthropic-version: 2026-10-21", "Content-Type: application/json" }, a.headers)
+    -- a value that is not a plain token is ignored
+    a = one({ kind = "anthropic", api_key = "sk-ant", models = { "claude-x" } },
+      { method = "POST", path = "/v1/messages", headers = { ["anthropic-version"] = "x y" },
+        body = '{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}' })
+    assert.are.same({ "x-api-key: sk-ant", "anthropic-version: 2023-06-01", "Content-Type: application/json" }, a.headers)
+  end)
+
   it("takes a configurable version and base_url (a trailing /v1 tolerated); streams ask for SSE", function()
     local a = one({ kind = "anthropic", api_key = "k", version = "2026-10-21", base_url = "http://127.0.0.1:9/v1", models = { "c" } },
       chat('{"model":"c","stream":true,"messages":[{"role":"user","content":"hi"}]}'))

@@ -3,7 +3,8 @@
 -- Owns: what one attempt sends to a provider of kind "anthropic" (internals.md
 -- section 6): POST {base}/v1/messages (or /v1/messages/count_tokens), headers
 -- `x-api-key`, `anthropic-version` (config `version`, default 2023-06-01) and
--- `content-type`, plus the client's `anthropic-beta` when an Anthropic client
+-- `content-type`, plus the client's `anthropic-beta` (and its `anthropic-version`,
+-- which then wins over the configured one) when an Anthropic client
 -- sent one. The body is already in the Anthropic dialect (translated by
 -- moongate.translate, or an Anthropic client's own bytes): only `model` is
 -- spliced in when it differs.
@@ -49,6 +50,16 @@ function M.build(P, model, req, shared)
   local headers = shared.stream and P.h_json_sse or P.h_json
   local beta = req:header("anthropic-beta")
   if beta and not beta:find("[\r\n]") then headers = with(headers, "anthropic-beta: " .. beta) end
+  -- An Anthropic client's own version wins: its body may use what that
+  -- version added (the 1.x SDK sends a system role inside messages).
+  local cv = req:header("anthropic-version")
+  if cv and cv ~= P.version and cv:match("^[%w%-]+$") then
+    local out = {}
+    for i = 1, #headers do
+      out[i] = headers[i]:find("^anthropic%-version:") and ("anthropic-version: " .. cv) or headers[i]
+    end
+    headers = out
+  end
   local j = req:json()
   local body
   if type(j) == "table" and j.model ~= model then
