@@ -63,17 +63,25 @@ static int64_t num_after(const char *p, size_t n, const char *key)
     return v;
 }
 
-/* Records usage found in a JSON text (OpenAI or Anthropic names). Returns 1
+/* Records usage found in a JSON text (OpenAI, Anthropic or Gemini names). Returns 1
  * when a usage object with numbers was found. */
 static int usage_scan(stream_t *s, const char *p, size_t n)
 {
     const char *u = memmem(p, n, "\"usage\"", 7);
+    int gemini = 0;
+    if (!u && (u = memmem(p, n, "\"usageMetadata\"", 15))) gemini = 1;
     if (!u) return 0;
     size_t rest = n - (size_t)(u - p);
-    int64_t pt = num_after(u, rest, "\"prompt_tokens\"");
-    int64_t ct = num_after(u, rest, "\"completion_tokens\"");
-    if (pt < 0) pt = num_after(u, rest, "\"input_tokens\"");
-    if (ct < 0) ct = num_after(u, rest, "\"output_tokens\"");
+    int64_t pt, ct;
+    if (gemini) {
+        pt = num_after(u, rest, "\"promptTokenCount\"");
+        ct = num_after(u, rest, "\"candidatesTokenCount\"");
+    } else {
+        pt = num_after(u, rest, "\"prompt_tokens\"");
+        ct = num_after(u, rest, "\"completion_tokens\"");
+        if (pt < 0) pt = num_after(u, rest, "\"input_tokens\"");
+        if (ct < 0) ct = num_after(u, rest, "\"output_tokens\"");
+    }
     if (pt < 0 && ct < 0) return 0;
     if (pt >= 0) s->prompt_tokens = pt;
     if (ct >= 0) s->completion_tokens = ct;
@@ -204,7 +212,8 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
     int hold = !s->committed && !s->held && evbuffer_get_length(s->out) == 0 &&
                memmem(d, n, "\"role\"", 6) && !memmem(d, n, "\"tool_calls\"", 12) &&
                (memmem(d, n, "\"content\":\"\"", 12) || memmem(d, n, "\"content\":null", 14));
-    if (memmem(d, n, "\"usage\"", 7) && usage_scan(s, d, n) && s->hide_usage &&
+    if ((memmem(d, n, "\"usage\"", 7) || (s->dialect == DIALECT_GEMINI && memmem(d, n, "\"usageMetadata\"", 15))) &&
+        usage_scan(s, d, n) && s->hide_usage &&
         (memmem(d, n, "\"choices\":[]", 12) || memmem(d, n, "\"choices\": []", 13)))
         return 0;   /* the usage chunk the client did not ask for */
     if (ev->event_len) {

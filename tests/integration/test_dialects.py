@@ -222,3 +222,17 @@ def test_rate_limited_translated_attempts_end_in_the_client_dialect_with_retry_a
     assert r.status == 429, r
     assert r.header("retry-after")
     assert r.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+def test_same_dialect_streams_still_count_usage(gateway, mock):
+    gw = gateway(cfg(mock))
+    c = gw.stream(gemini_body(), headers=GEM_HEADERS, path="/v1beta/models/gemini-mock:streamGenerateContent?alt=sse")
+    c.read_all()
+    c.close()
+    line = gw.access_for(c.header("x-request-id"))
+    assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7, line
+    c = gw.stream(anthropic_body("claude-mock", stream=True), headers=ANT_HEADERS, path="/v1/messages")
+    c.read_all()
+    c.close()
+    line = gw.access_for(c.header("x-request-id"))
+    assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7, line
