@@ -150,9 +150,316 @@ return {
 for name, text in C.items():
     write("config", name, text)
 
+# ---- translate: [mode] request \0 response body \0 event \0 event ... ------
+# mode % 6: the (client, upstream) pair (PAIRS, as in fuzz_translate.lua);
+# mode // 6 % 4: the end (0 finish, 1 error, 2 timeout error, 3 finish then
+# error). An event is "name\ndata" or just "data". Streams and bodies from
+# the mock (build/rel/moongate-mock -p 0, fetched with curl: OpenAI
+# /v1/chat/completions, Anthropic /v1/messages, Gemini
+# /v1beta/models/m:streamGenerateContent?alt=sse and :generateContent, plain
+# and with one tool; "created" pinned), the rest from spec/translate_*_spec.lua.
+PAIRS = [("openai", "anthropic"), ("openai", "gemini"), ("anthropic", "openai"),
+         ("anthropic", "gemini"), ("gemini", "openai"), ("gemini", "anthropic")]
+END_FINISH, END_ERROR, END_TIMEOUT, END_BOTH = 0, 1, 2, 3
+
+MOCK = {
+    "oai_plain": rb'''data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"Hello "},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"from "},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"the "},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"mock "},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"provider, "},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"model "},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"m."},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}
+
+data: {"id":"chatcmpl-mock-7","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[],"usage":{"prompt_tokens":27,"completion_tokens":7,"total_tokens":34}}
+
+data: [DONE]
+
+''',
+    "oai_tools": rb'''data: {"id":"chatcmpl-mock-8","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_mock_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"logprobs":null,"finish_reason":null}]}
+
+data: {"id":"chatcmpl-mock-8","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"logprobs":null,"finish_reason":null}]}
+
+data: {"id":"chatcmpl-mock-8","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"logprobs":null,"finish_reason":null}]}
+
+data: {"id":"chatcmpl-mock-8","object":"chat.completion.chunk","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}
+
+data: [DONE]
+
+''',
+    "ant_plain": rb'''event: message_start
+data: {"type":"message_start","message":{"id":"msg_mock_3","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+event: ping
+data: {"type":"ping"}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello "}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"from "}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"the "}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"mock "}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"provider, "}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"model "}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"m."}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+''',
+    "ant_tools": rb'''event: message_start
+data: {"type":"message_start","message":{"id":"msg_mock_4","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":48,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_mock_1","name":"get_weather","input":{}}}
+
+event: ping
+data: {"type":"ping"}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":2}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+''',
+    "gem_plain": rb'''data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hello "}]},"index":0}],"usageMetadata":{"promptTokenCount":13,"totalTokenCount":13},"modelVersion":"m","responseId":"mock-5"}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"text":"from "}]},"index":0}],"usageMetadata":{"promptTokenCount":13,"totalTokenCount":13},"modelVersion":"m","responseId":"mock-5"}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"text":"the "}]},"index":0}],"usageMetadata":{"promptTokenCount":13,"totalTokenCount":13},"modelVersion":"m","responseId":"mock-5"}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"text":"mock "}]},"index":0}],"usageMetadata":{"promptTokenCount":13,"totalTokenCount":13},"modelVersion":"m","responseId":"mock-5"}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"text":"provider, "}]},"index":0}],"usageMetadata":{"promptTokenCount":13,"totalTokenCount":13},"modelVersion":"m","responseId":"mock-5"}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"text":"model "}]},"index":0}],"usageMetadata":{"promptTokenCount":13,"totalTokenCount":13},"modelVersion":"m","responseId":"mock-5"}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"text":"m."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":13,"candidatesTokenCount":7,"totalTokenCount":20},"modelVersion":"m","responseId":"mock-5"}
+
+''',
+    "gem_tools": rb'''data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":46,"candidatesTokenCount":1,"totalTokenCount":47},"modelVersion":"m","responseId":"mock-6"}
+
+''',
+    "oai_plain_body": rb'''{"id":"chatcmpl-mock-9","object":"chat.completion","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the mock provider, model m.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":7,"total_tokens":21}}''',
+    "oai_tools_body": rb'''{"id":"chatcmpl-mock-10","object":"chat.completion","created":1700000000,"model":"m","system_fingerprint":"fp_mock","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,"tool_calls":[{"id":"call_mock_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}],"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":38,"completion_tokens":2,"total_tokens":40}}''',
+    "ant_plain_body": rb'''{"id":"msg_mock_11","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"Hello from the mock provider, model m."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":18,"output_tokens":7}}''',
+    "ant_tools_body": rb'''{"id":"msg_mock_12","type":"message","role":"assistant","model":"m","content":[{"type":"tool_use","id":"toolu_mock_1","name":"get_weather","input":{"city":"Paris"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":34,"output_tokens":2}}''',
+    "gem_plain_body": rb'''{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello from the mock provider, model m."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":13,"candidatesTokenCount":7,"totalTokenCount":20},"modelVersion":"m","responseId":"mock-13"}''',
+    "gem_tools_body": rb'''{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":36,"candidatesTokenCount":1,"totalTokenCount":37},"modelVersion":"m","responseId":"mock-14"}''',
+    "oai_429_body": rb'''{"error":{"message":"mock fault: status 429","type":"rate_limit_exceeded","param":null,"code":"rate_limit_exceeded"}}''',
+    "ant_429_body": rb'''{"type":"error","error":{"type":"rate_limit_error","message":"mock fault: status 429"},"request_id":"req_mock_16"}''',
+    "gem_429_body": rb'''{"error":{"code":429,"message":"mock fault: status 429","status":"RESOURCE_EXHAUSTED"}}''',
+}
+
+
+def sse_events(text):
+    """SSE text -> ["name\ndata" | "data", ...] (the mock's frames are simple)."""
+    out = []
+    for block in text.split(b"\n\n"):
+        if not block:
+            continue
+        name, data = b"", []
+        for line in block.split(b"\n"):
+            if line.startswith(b"event: "):
+                name = line[7:]
+            elif line.startswith(b"data: "):
+                data.append(line[6:])
+        out.append((name + b"\n" if name else b"") + b"\n".join(data))
+    return out
+
+
+def translate_seed(name, pair, end, req, body, events):
+    mode = PAIRS.index(pair) + 6 * end
+    write("translate", name, bytes([mode]) + req + b"\0" + body + b"".join(b"\0" + e for e in events))
+
+
+WEATHER = b'{"type":"object","properties":{"city":{"type":"string"}}}'
+REQ = {
+    ("openai", "plain"): b'{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}',
+    ("openai", "tools"): b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],'
+                         b'"tools":[{"type":"function","function":{"name":"get_weather","parameters":' + WEATHER + b'}}]}',
+    ("anthropic", "plain"): b'{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}',
+    ("anthropic", "tools"): b'{"model":"m","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}],'
+                            b'"tools":[{"name":"get_weather","input_schema":' + WEATHER + b'}]}',
+    ("gemini", "plain"): b'{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}',
+    ("gemini", "tools"): b'{"contents":[{"role":"user","parts":[{"text":"hi"}]}],'
+                         b'"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":' + WEATHER + b'}]}]}',
+}
+SHORT = {"openai": "oai", "anthropic": "ant", "gemini": "gem"}
+for i, pair in enumerate(PAIRS):
+    c, u = pair
+    for kind in ("plain", "tools"):
+        end = END_FINISH if kind == "plain" else [END_FINISH, END_BOTH, END_ERROR][i % 3]
+        translate_seed("mock-%s-%s-%s" % (c, u, kind), pair, end, REQ[(c, kind)],
+                       MOCK["%s_%s_body" % (SHORT[u], kind)], sse_events(MOCK["%s_%s" % (SHORT[u], kind)]))
+    # the upstream's real 429 body; the stream cut after two events
+    translate_seed("mock-%s-%s-429-cut" % (c, u), pair, END_FINISH, REQ[(c, "plain")], MOCK["%s_429_body" % SHORT[u]],
+                   sse_events(MOCK["%s_plain" % SHORT[u]])[:2])
+
+# spec/translate_anthropic_spec.lua
+OAI_SPEC = rb"""{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"developer","content":[{"type":"text","text":"Answer in French."}]},{"role":"user","content":[{"type":"text","text":"What is in these?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo=","detail":"high"}},{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg"}},{"type":"text","text":""}]},{"role":"assistant","content":"Let me check.","tool_calls":[{"id":"call_a","type":"function","function":{"name":"lookup","arguments":"{\"ids\":[],\"opts\":{},\"n\":12345678901234567890,\"q\":\"caf\\u00e9 \ud83d\ude00\"}"}},{"id":"call_b","type":"function","function":{"name":"noop","arguments":""}}]},{"role":"tool","tool_call_id":"call_a","content":"found"},{"role":"tool","tool_call_id":"call_b","content":[{"type":"text","text":"done"}]},{"role":"user","content":"thanks"}],"tools":[{"type":"function","function":{"name":"lookup","description":"Find things","parameters":{"type":"object","properties":{"ids":{"type":"array","items":{"type":"integer","maximum":12345678901234567890}},"kind":{"enum":[]}},"required":[],"description":"caf\u00e9 \u2603"}}},{"type":"function","function":{"name":"noop"}}],"tool_choice":"required","parallel_tool_calls":false,"max_completion_tokens":512,"temperature":1.7,"top_p":0.9,"stop":["END","  "],"user":"u-1","stream":true,"stream_options":{"include_usage":true},"n":1,"logprobs":false,"seed":7}"""
+OAI_JSON = rb"""{"model":"m","reasoning_effort":"low","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"a":{"type":"array","items":{}}},"required":[]}}}}"""
+ANT_SPEC = rb"""{"model":"claude-x","max_tokens":300,"system":[{"type":"text","text":"Be brief."},{"type":"text","text":"Be kind."}],"messages":[{"role":"user","content":[{"type":"text","text":"Look:"},{"type":"image","source":{"type":"base64","media_type":"image/jpeg","data":"/9j/"}},{"type":"image","source":{"type":"url","url":"https://x.test/a.png"}}]},{"role":"assistant","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"toolu_1","name":"lookup","input":{"ids":[],"n":12345678901234567890,"s":"\u00e9"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"42"}]},{"type":"tool_result","tool_use_id":"toolu_2","content":"boom","is_error":true},{"type":"text","text":"go on"}]}],"tools":[{"name":"lookup","description":"d","input_schema":{"type":"object","properties":{"ids":{"type":"array","items":{"enum":[]}}},"required":[]}},{"type":"web_search_20250305","name":"web_search"}],"tool_choice":{"type":"any","disable_parallel_tool_use":true},"stop_sequences":["END"],"temperature":0.5,"top_k":5,"metadata":{"user_id":"u9"},"stream":true}"""
+ANT_BODY = rb"""{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4","content":[{"type":"text","text":"Checking "},{"type":"thinking","thinking":"hmm"},{"type":"tool_use","id":"toolu_1","name":"lookup","input":{"ids":[],"meta":{},"n":12345678901234567890,"q":"caf\u00e9"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":40,"cache_creation_input_tokens":5,"cache_read_input_tokens":100}}"""
+A_START = b'message_start\n{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"output_tokens":2,"cache_creation_input_tokens":20,"cache_read_input_tokens":100}}}'
+A_PING = b'ping\n{"type":"ping"}'
+
+
+def a_block(i, kind, *deltas, start=None):
+    st = start or {"text": b'{"type":"text","text":""}', "thinking": b'{"type":"thinking","thinking":""}'}[kind]
+    ev = [b'content_block_start\n{"type":"content_block_start","index":%d,"content_block":%s}' % (i, st)]
+    for d in deltas:
+        ev.append(b'content_block_delta\n{"type":"content_block_delta","index":%d,"delta":%s}' % (i, d))
+    ev.append(b'content_block_stop\n{"type":"content_block_stop","index":%d}' % i)
+    return ev
+
+
+def a_tool(i, tid, name, *frags):
+    return a_block(i, "tool", *[b'{"type":"input_json_delta","partial_json":%s}' % f for f in frags],
+                   start=b'{"type":"tool_use","id":"%s","name":"%s","input":{}}' % (tid, name))
+
+
+def a_stop(reason, n):
+    return b'message_delta\n{"type":"message_delta","delta":{"stop_reason":"%s","stop_sequence":null},"usage":{"output_tokens":%d}}' % (reason, n)
+
+
+A_STOP = b'message_stop\n{"type":"message_stop"}'
+A_ERR = b'error\n{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+ANT_TOOLS_STREAM = ([A_START] + a_block(0, "thinking", b'{"type":"thinking_delta","thinking":"let me see"}')
+                    + a_block(1, "text", b'{"type":"text_delta","text":"Checking."}')
+                    + a_tool(2, b"toolu_a", b"weather", b'"{\\"city\\":"', b'"\\"Paris\\"}"') + [A_PING]
+                    + a_tool(3, b"toolu_b", b"time") + [a_stop(b"tool_use", 89), A_STOP])
+for pair in PAIRS:
+    c, u = pair
+    if u != "anthropic":
+        continue
+    req = {"openai": OAI_SPEC, "gemini": REQ[("gemini", "tools")]}[c]
+    translate_seed("spec-%s-anthropic-tools" % c, pair, END_FINISH, req, ANT_BODY, ANT_TOOLS_STREAM)
+    translate_seed("spec-%s-anthropic-error-event" % c, pair, END_FINISH, req, MOCK["ant_429_body"],
+                   [A_START] + a_block(0, "text", b'{"type":"text_delta","text":"Hel"}') + [A_ERR, A_STOP])
+translate_seed("spec-openai-anthropic-json-tool", PAIRS[0], END_FINISH, OAI_JSON,
+               b'{"id":"m","model":"c","content":[{"type":"tool_use","id":"t","name":"json_response","input":{"a":[],"b":12345678901234567890}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}}',
+               [A_START] + a_tool(0, b"t", b"json_response", b'"{\\"a\\":"', b'"[]}"') + [a_stop(b"tool_use", 2), A_STOP])
+
+OC = b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}'
+
+
+def oc(delta, finish=None):
+    return OC % (delta, b'"%s"' % finish if finish else b"null")
+
+
+OAI_USAGE = b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":12,"total_tokens":62,"prompt_tokens_details":{"cached_tokens":10},"completion_tokens_details":{"reasoning_tokens":2}}}'
+OAI_BODY = rb"""{"id":"chatcmpl-9","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Sure.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":[],\"n\":12345678901234567890}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":130,"completion_tokens":7,"total_tokens":137,"prompt_tokens_details":{"cached_tokens":100}}}"""
+OAI_INTERLEAVED = [
+    oc(b'{"role":"assistant","content":""}'), oc(b'{"content":"Checking."}'),
+    oc(b'{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"a","arguments":"{\\"x\\":"}}]}'),
+    oc(b'{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"b","arguments":"{\\"y\\":"}}]}'),
+    oc(b'{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}'),
+    oc(b'{"tool_calls":[{"index":1,"function":{"arguments":"2}"}}]}'),
+    oc(b"{}", b"tool_calls"), OAI_USAGE, b"[DONE]"]
+OAI_ERR = b'{"error":{"message":"mock mid-stream failure","type":"server_error","param":null,"code":null}}'
+GEM_SPEC = rb"""{"system_instruction":{"parts":[{"text":"Be terse."}]},"contents":[{"role":"user","parts":[{"text":"Weather?"},{"inlineData":{"mimeType":"image/png","data":"iVBO"}}]},{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris","tags":[],"n":12345678901234567890}}}]},{"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"result":"18C"}}}]},{"role":"model","parts":[{"functionCall":{"id":"fc9","name":"get_weather","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"id":"fc9","name":"get_weather","response":{"temp":18,"list":[]}}},{"text":"ok"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather","description":"W","parameters":{"type":"OBJECT","properties":{"city":{"type":"STRING","enum":[]}},"required":[]}},{"name":"raw","parametersJsonSchema":{"type":"object","properties":{"x":{"type":["string","null"]}},"required":[],"additionalProperties":false}}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["get_weather"]}},"generationConfig":{"temperature":0.2,"maxOutputTokens":64,"stopSequences":["END"],"responseMimeType":"application/json"}}"""
+for pair in PAIRS:
+    c, u = pair
+    if u != "openai":
+        continue
+    req = {"anthropic": ANT_SPEC, "gemini": GEM_SPEC}[c]
+    translate_seed("spec-%s-openai-interleaved" % c, pair, END_FINISH, req, OAI_BODY, OAI_INTERLEAVED)
+    translate_seed("spec-%s-openai-error-payload" % c, pair, END_TIMEOUT, req, MOCK["oai_429_body"],
+                   [oc(b'{"role":"assistant","content":""}'), oc(b'{"content":"Hel"}'), OAI_ERR])
+
+# spec/translate_gemini_spec.lua
+OAI_GEM = rb"""{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":[{"type":"text","text":"Weather?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBO"}},{"type":"image_url","image_url":{"url":"https://x.test/cat.jpg"}},{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}}]},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1__thought__c2ln","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\",\"tags\":[],\"n\":12345678901234567890}"}},{"id":"call_2","type":"function","function":{"name":"get_time","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_1__thought__c2ln","content":"{\"temp\":18,\"list\":[]}"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":["object","null"],"properties":{"city":{"type":"string"}},"$schema":"x","additionalProperties":false}}}],"tool_choice":{"type":"function","function":{"name":"get_weather"}},"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object"}}},"reasoning_effort":"medium","stream":true,"stream_options":{"include_usage":true}}"""
+G1 = b'{"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":5,"totalTokenCount":5},"modelVersion":"gemini-2.5-flash","responseId":"r1"}'
+GT = b'{"candidates":[{"content":{"parts":[{"text":"hmm","thought":true},{"text":"Checking."}],"role":"model"},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"r2"}'
+GC = (b'{"candidates":[{"content":{"parts":[{"functionCall":{"name":"lookup","args":{"ids":[],"n":12345678901234567890,"q":"caf\\u00e9"}},"thoughtSignature":"c2ln"},'
+      b'{"functionCall":{"name":"time","args":{}}}],"role":"model"},"finishReason":"STOP","index":0}],'
+      b'"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":10,"thoughtsTokenCount":4,"totalTokenCount":34},"modelVersion":"gemini-2.5-flash","responseId":"r2"}')
+GERR = b'{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}'
+GBLOCK = b'{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":3,"totalTokenCount":3}}'
+for pair in PAIRS:
+    c, u = pair
+    if u != "gemini":
+        continue
+    req = {"openai": OAI_GEM, "anthropic": REQ[("anthropic", "tools")]}[c]
+    translate_seed("spec-%s-gemini-calls" % c, pair, END_FINISH, req, GC, [GT, GC])
+    translate_seed("spec-%s-gemini-error" % c, pair, END_FINISH, req, GERR, [G1, GERR])
+    translate_seed("spec-%s-gemini-blocked" % c, pair, END_BOTH, req, GBLOCK, [GBLOCK])
+
 # ---- regressions found while fuzzing ------------------------------------------
 write("config", "regress-api-key-crlf",
       b'return { providers = { a = { base_url = "http://x/v1", api_key = "sk-1\\r\\nX-Injected: 1", models = { "m" } } } }\n')
 write("config", "regress-base-url-crlf",
       b'return { providers = { a = { base_url = "http://x/v1\\r\\nX: y", api_key = "k", models = { "m" } } } }\n')
 write("http", "regress-relative-targets", bytes([0, 7]) + b"GET \xff HTTP/1.1\r\n\r\n")
+DEEP = b"[" * 130 + b"]" * 130
+for name, pair, req, events in [
+    ("regress-block-without-index", PAIRS[0], b"{}",
+     [b'content_block_start\n{"type":"content_block_start","content_block":{"type":"tool_use"}}']),
+    ("regress-usage-1e400", PAIRS[0], b"{}",
+     [b'message_start\n{"type":"message_start","message":{"usage":{"input_tokens":1e400}}}',
+      b'message_delta\n{"type":"message_delta","delta":{"stop_reason":"end_turn"}}', A_STOP]),
+    ("regress-gemini-usage-1e400", PAIRS[1], b"{}",
+     [b'{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1e400}}']),
+    ("regress-error-type-deep", PAIRS[0], b"{}",
+     [b'error\n{"type":"error","error":{"type":' + DEEP + b',"message":' + DEEP + b'}}']),
+    ("regress-anthropic-message-number", PAIRS[2], b'{"messages":[1,true]}', []),
+    ("regress-openai-tool-call-number", PAIRS[0], b'{"messages":[{"role":"assistant","tool_calls":[1,{"function":1}]}]}', []),
+    ("regress-openai-gemini-tool-call-number", PAIRS[1], b'{"messages":[{"role":"assistant","tool_calls":[1]}]}', []),
+    ("regress-gemini-contents-number", PAIRS[4],
+     b'{"contents":[1,{"role":"model","parts":[2]},{"parts":[3]}],"tools":[{"functionDeclarations":[1]}]}', []),
+    ("regress-gemini-allowed-deep", PAIRS[4],
+     b'{"tools":[{"functionDeclarations":[{"name":"f"}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":[' + DEEP + b']}}}', []),
+    ("regress-gemini-schema-type-deep", PAIRS[4],
+     b'{"tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":[' + DEEP + b']}}]}]}', []),
+]:
+    translate_seed(name, pair, END_FINISH, req, b'{"choices":[{"message":{"tool_calls":[1]}}]}', events)
+NUL_ARGS = b'"arguments":"{}\\u0000junk"'
+for name, pair, req, body, events in [
+    ("regress-nul-args-request", PAIRS[0], b'{"messages":[{"role":"assistant","tool_calls":[{"id":"a","function":{"name":"f",' + NUL_ARGS + b'}}]}]}', b"{}", []),
+    ("regress-nul-args-body", PAIRS[2], b"{}", b'{"choices":[{"message":{"tool_calls":[{"id":"a","function":{"name":"f",' + NUL_ARGS + b'}}]}}]}', []),
+    ("regress-nul-args-stream", PAIRS[4], b"{}", b"{}",
+     [b'{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f",' + NUL_ARGS + b'}}]},"finish_reason":"stop"}]}']),
+    ("regress-nul-tool-result", PAIRS[1], b'{"messages":[{"role":"tool","tool_call_id":"x","content":"{}\\u0000j"}]}', b"{}", []),
+]:
+    translate_seed(name, pair, END_FINISH, req, body, events)

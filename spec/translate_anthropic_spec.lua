@@ -432,3 +432,74 @@ describe("translator bodies and errors", function()
     assert.are.equal("PERMISSION_DENIED", translate.error_type("gemini", 403))
   end)
 end)
+
+describe("regressions found by fuzz/fuzz_translate (never raise on odd upstream or client JSON)", function()
+  local function stream(events)
+    local s = translate.new("openai", "anthropic", { model = "m", now = 1 }):fresh()
+    local text = {}
+    for _, e in ipairs(events) do text[#text + 1] = s:event(e[1], e[2]) end
+    text[#text + 1] = s:finish()
+    local data = {}
+    for _, f in ipairs(frames(table.concat(text))) do data[#data + 1] = f.data end
+    return data, s
+  end
+
+  it("a tool_use content_block_start without index (was: table index is nil)", function()
+    local data = stream({
+      ev("message_start", '{"type":"message_start","message":{"id":"msg_1","model":"c"}}'),
+      ev("content_block_start", '{"type":"content_block_start","content_block":{"type":"tool_use","id":"t1","name":"f"}}'),
+      ev("content_block_delta", '{"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{\\"a\\":1}"}}'),
+      ev("content_block_stop", '{"type":"content_block_stop"}'),
+      stop("tool_use", 3), STOP })
+    local args = {}
+    for _, d in ipairs(data) do
+      local j = d ~= "[DONE]" and cjson.decode(d)
+      for _, tc in ipairs(j and j.choices[1].delta.tool_calls or {}) do args[#args + 1] = tc["function"].arguments end
+    end
+    assert.are.same({ "", '{"a":1}' }, args)
+    assert.are.equal("tool_calls", cjson.decode(data[#data - 1]).choices[1].finish_reason)
+    assert.are.equal("[DONE]", data[#data])
+  end)
+
+  it("a token count of 1e400 (infinity once decoded) counts as 0 (was: json.encode raised)", function()
+    local s = translate.new("openai", "anthropic", { now = 1, include_usage = true }):fresh()
+    local text = s:event("message_start", '{"type":"message_start","message":{"usage":{"input_tokens":1e400,"output_tokens":2}}}')
+      .. s:event("message_delta", '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1e400}}')
+      .. s:event("message_stop", '{"type":"message_stop"}')
+    local data = {}
+    for _, f in ipairs(frames(text)) do data[#data + 1] = f.data end
+    assert.are.equal(0, cjson.decode(data[#data - 1]).usage.prompt_tokens)
+    assert.are.same({ input = 0, output = 0 }, s.usage)
+    local _, _, body = translate.new("openai", "anthropic", {}):fresh():body(200, "application/json",
+      '{"content":[],"usage":{"input_tokens":1e400,"output_tokens":99999999999999999999}}')
+    assert.are.same({ prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, prompt_tokens_details = { cached_tokens = 0 } },
+      cjson.decode(body).usage)
+  end)
+
+  it("an error event whose type is not a string (was: nesting too deep on re-encoding it)", function()
+    local deep = ("["):rep(130) .. ("]"):rep(130)
+    local data = stream({ ev("error", '{"type":"error","error":{"type":' .. deep .. ',"message":' .. deep .. '}}') })
+    assert.are.same({ '{"error":{"message":"upstream error","type":"api_error","param":null,"code":null}}' }, data)
+  end)
+
+  it("requests whose messages or tool calls are not objects (was: attempt to index a number value)", function()
+    assert.are.equal('{"model":"m","messages":[{"role":"user","content":"hi"}]}',
+      translate.new("anthropic", "openai", { model = "m" }):request('{"messages":[1,true,"x",{"role":"user","content":"hi"}]}'))
+    assert.are.equal('{"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"c1","name":"","input":{}}]}],"max_tokens":4096}',
+      translate.new("openai", "anthropic", { model = "m" }):request('{"messages":[{"role":"assistant","tool_calls":[1,{"id":"c1","function":2}]}]}'))
+    local st, _, body = translate.new("anthropic", "openai", {}):fresh():body(200, "application/json",
+      '{"id":"x","choices":[{"message":{"content":"hi","tool_calls":[1]},"finish_reason":"stop"}]}')
+    assert.are.equal(200, st)
+    assert.are.same({ { type = "text", text = "hi" } }, cjson.decode(body).content)
+  end)
+
+  it("tool arguments that decode only up to a NUL are wrapped, not embedded raw (was: invalid JSON out)", function()
+    local req = translate.new("openai", "anthropic", { model = "m" }):request(
+      '{"messages":[{"role":"assistant","tool_calls":[{"id":"a","function":{"name":"f","arguments":"{}\\u0000junk"}}]}]}')
+    assert.are.equal('{"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"a","name":"f",'
+      .. '"input":{"arguments":"{}\\u0000junk"}}]}],"max_tokens":4096}', req)
+    local _, _, body = translate.new("anthropic", "openai", {}):fresh():body(200, "application/json",
+      '{"choices":[{"message":{"tool_calls":[{"id":"a","function":{"name":"f","arguments":"{}\\u0000junk"}}]}}]}')
+    assert.are.same({ arguments = "{}\0junk" }, cjson.decode(body).content[1].input)
+  end)
+end)

@@ -311,3 +311,52 @@ describe("composition through the OpenAI pivot", function()
       .. '"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":5,"totalTokenCount":12},"modelVersion":"claude-x","responseId":"msg_1"}\n\n', table.concat(out))
   end)
 end)
+
+describe("regressions found by fuzz/fuzz_translate (never raise on odd upstream or client JSON)", function()
+  it("a Gemini request whose contents, parts or declarations are not objects (was: attempt to index a number value)", function()
+    local tr = translate.new("gemini", "openai", { model = "m" })
+    assert.are.equal('{"model":"m","messages":[{"role":"assistant","content":"a"},{"role":"user","content":"b"}],'
+      .. '"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}],"tool_choice":"required"}',
+      tr:request('{"contents":[1,{"role":"model","parts":[2,{"text":"a"}]},{"parts":[3,{"text":"b"}]}],'
+        .. '"tools":[{"functionDeclarations":[1,{"name":"f"}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":[5]}}}'))
+  end)
+
+  it("non-string allowedFunctionNames and schema types are never re-encoded (was: nesting too deep)", function()
+    local deep = ("["):rep(130) .. ("]"):rep(130)
+    local out = cjson.decode(translate.new("gemini", "openai", { model = "m" }):request('{"contents":[],'
+      .. '"tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":"OBJECT","properties":{"x":{"type":["STRING",' .. deep .. ']}}}}]}],'
+      .. '"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":[' .. deep .. ']}}}'))
+    assert.are.equal("required", out.tool_choice)
+    assert.are.equal('{"type":["string",[[1]],null,"x"]}', schema.to_openai('{"type":["STRING",[[1]],null,"X"]}'))
+  end)
+
+  it("OpenAI tool calls that are not objects, in a request and a response (was: attempt to index a number value)", function()
+    assert.are.equal('{"contents":[{"role":"model","parts":[{"functionCall":{"name":"","args":{}}}]}]}',
+      translate.new("openai", "gemini", {}):request('{"messages":[{"role":"assistant","tool_calls":[1,{"function":2}]}]}'))
+    local st, _, body = translate.new("gemini", "openai", {}):fresh():body(200, "application/json",
+      '{"choices":[{"message":{"content":"hi","tool_calls":[1]},"finish_reason":"stop"}]}')
+    assert.are.equal(200, st)
+    assert.are.same({ { text = "hi" } }, cjson.decode(body).candidates[1].content.parts)
+  end)
+
+  it("a usageMetadata count of 1e400 counts as 0 (was: json.encode raised)", function()
+    local s = translate.new("openai", "gemini", { now = 1, include_usage = true }):fresh()
+    local text = s:event(nil, '{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],'
+      .. '"usageMetadata":{"promptTokenCount":1e400,"candidatesTokenCount":3,"totalTokenCount":1e400}}') .. s:finish()
+    local fs = frames(text)
+    assert.are.same({ prompt_tokens = 0, completion_tokens = 3, total_tokens = 0,
+      prompt_tokens_details = { cached_tokens = 0 }, completion_tokens_details = { reasoning_tokens = 0 } },
+      cjson.decode(fs[#fs - 1].data).usage)
+    assert.are.same({ input = 0, output = 3 }, s.usage)
+  end)
+
+  it("arguments and tool results that decode only up to a NUL are wrapped, not embedded raw (was: invalid JSON out)", function()
+    local s = translate.new("gemini", "openai", {}):fresh()
+    local fs = frames(s:event(nil, '{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{}\\u0000x"}}]},"finish_reason":"tool_calls"}]}')
+      .. s:finish())
+    assert.are.same({ arguments = "{}\0x" }, cjson.decode(fs[1].data).candidates[1].content.parts[1].functionCall.args)
+    local req = cjson.decode(translate.new("openai", "gemini", {}):request(
+      '{"messages":[{"role":"tool","tool_call_id":"x","content":"{}\\u0000j"}]}'))
+    assert.are.same({ result = "{}\0j" }, req.contents[1].parts[1].functionResponse.response)
+  end)
+end)

@@ -104,6 +104,13 @@ local function trim(s)
 end
 C.trim = trim
 
+--- C.embeddable(text) -> false when text holds a NUL byte: cjson stops
+-- reading at one ("{}\0junk" decodes to {}), but raw JSON never holds one,
+-- so such text must not be embedded raw on the strength of a decode.
+function C.embeddable(text)
+  return not find(text, "\0", 1, true)
+end
+
 --- C.args_object(text) -> raw JSON object text for an OpenAI `arguments`
 -- string: the text itself (trimmed, byte for byte) when it is a valid JSON
 -- object; "{}" when empty; otherwise the text wrapped as
@@ -112,7 +119,7 @@ function C.args_object(text)
   if type(text) ~= "string" then return "{}" end
   local t = trim(text)
   if t == "" then return "{}" end
-  if byte(t, 1) == 123 then
+  if byte(t, 1) == 123 and C.embeddable(t) then
     local ok, v = pcall(json.decode, t)
     if ok and type(v) == "table" then return t end
   end
@@ -157,10 +164,13 @@ end
 function C.sse(data) return "data: " .. data .. "\n\n" end
 function C.sse_event(name, data) return "event: " .. name .. "\ndata: " .. data .. "\n\n" end
 
---- C.int(v) -> non-negative integer or 0
+--- C.int(v) -> non-negative integer or 0 (a token count). Not finite (JSON's
+-- 1e400 decodes to infinity, which cannot be encoded again) or beyond 2^53
+-- (no longer an exact integer; C casts it to int64_t): 0.
+local MAX_INT = 2 ^ 53
 function C.int(v)
   v = tonumber(v)
-  if not v or v ~= v or v < 0 then return 0 end
+  if not v or v ~= v or v < 0 or v >= MAX_INT then return 0 end
   return math.floor(v)
 end
 

@@ -66,9 +66,14 @@ local function convert_type(raw, mode)
       end
       return encode(upper(first or "string")), nullable
     end
-    local out = {}
-    for i, t in ipairs(v) do out[i] = encode(type(t) == "string" and lower(t) or t) end
-    return "[" .. concat(out, ",") .. "]", false
+    -- Strings lower-cased; any other element copied raw (never re-encoded).
+    local items = C.items(raw)
+    if not items then return raw, false end
+    for i, it in ipairs(items) do
+      local t = C.decode(it)
+      if type(t) == "string" then items[i] = encode(lower(t)) end
+    end
+    return "[" .. concat(items, ",") .. "]", false
   end
   return raw, false
 end

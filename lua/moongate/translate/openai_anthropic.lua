@@ -139,9 +139,11 @@ function M.request_openai_to_anthropic(raw, ctx)
       end
       if text and text ~= "" then push(turns, "assistant", obj("type", '"text"', "text", encode(text))) end
       for _, tc in ipairs(type(msg.tool_calls) == "table" and msg.tool_calls or {}) do
-        local f = type(tc) == "table" and tc["function"] or {}
-        push(turns, "assistant", obj("type", '"tool_use"', "id", encode(tostring(tc.id or "")),
-          "name", encode(tostring(f.name or "")), "input", C.args_object(f.arguments)))
+        if type(tc) == "table" then
+          local f = type(tc["function"]) == "table" and tc["function"] or {}
+          push(turns, "assistant", obj("type", '"tool_use"', "id", encode(tostring(tc.id or "")),
+            "name", encode(tostring(f.name or "")), "input", C.args_object(f.arguments)))
+        end
       end
     elseif role == "tool" or role == "function" then
       if role == "function" then msg = { tool_call_id = msg.name, content = msg.content } end
@@ -300,7 +302,7 @@ function M.request_anthropic_to_openai(raw, ctx)
   local raw_msgs = C.items(m.messages) or {}
   for i, msg in ipairs(type(j.messages) == "table" and j.messages or {}) do
     local role = type(msg) == "table" and msg.role
-    local c = msg and msg.content
+    local c = type(msg) == "table" and msg.content or nil
     if role == "system" then
       local s = C.text_of(c, "\n")
       if s then out[#out + 1] = obj("role", '"system"', "content", encode(s)) end
@@ -472,9 +474,11 @@ function M.response_openai_to_anthropic(raw, ctx)
   local text = C.text_of(msg.content) or (type(msg.refusal) == "string" and msg.refusal) or nil
   if text and text ~= "" then blocks[#blocks + 1] = obj("type", '"text"', "text", encode(text)) end
   for _, tc in ipairs(type(msg.tool_calls) == "table" and msg.tool_calls or {}) do
-    local f = type(tc) == "table" and type(tc["function"]) == "table" and tc["function"] or {}
-    blocks[#blocks + 1] = obj("type", '"tool_use"', "id", encode(tostring(tc.id or "")),
-      "name", encode(tostring(f.name or "")), "input", C.args_object(f.arguments))
+    if type(tc) == "table" then
+      local f = type(tc["function"]) == "table" and tc["function"] or {}
+      blocks[#blocks + 1] = obj("type", '"tool_use"', "id", encode(tostring(tc.id or "")),
+        "name", encode(tostring(f.name or "")), "input", C.args_object(f.arguments))
+    end
   end
   local stop = M.STOP[choice and choice.finish_reason] or "end_turn"
   local u = type(j.usage) == "table" and j.usage or {}

@@ -88,6 +88,14 @@ function A2O:close(out)
   self.done = true
 end
 
+-- The key of a content block in self.blocks: its index, or one shared key
+-- when the event has none (a nil index must not raise "table index is nil").
+local NO_INDEX = {}
+local function block_key(d)
+  if d.index == nil then return NO_INDEX end
+  return d.index
+end
+
 function A2O:event(name, data)
   local out = {}
   if self.done then return out end
@@ -105,11 +113,11 @@ function A2O:event(name, data)
     local cb = type(d.content_block) == "table" and d.content_block or {}
     if cb.type == "tool_use" then
       if self.json_tool and cb.name == self.json_tool then
-        self.blocks[d.index] = { json = true }
+        self.blocks[block_key(d)] = { json = true }
       else
         self.tool = self.tool + 1
         self.real_tools = self.real_tools + 1
-        self.blocks[d.index] = { idx = self.tool, args = false }
+        self.blocks[block_key(d)] = { idx = self.tool, args = false }
         out[#out + 1] = self:chunk(obj("tool_calls", "[" .. obj("index", encode(self.tool),
           "id", encode(tostring(cb.id or "")), "type", '"function"',
           "function", obj("name", encode(tostring(cb.name or "")), "arguments", '""')) .. "]"))
@@ -123,7 +131,7 @@ function A2O:event(name, data)
     if dl.type == "text_delta" and type(dl.text) == "string" then
       out[#out + 1] = self:chunk(obj("content", encode(dl.text)))
     elseif dl.type == "input_json_delta" and type(dl.partial_json) == "string" and dl.partial_json ~= "" then
-      local b = self.blocks[d.index]
+      local b = self.blocks[block_key(d)]
       if b and b.json then
         out[#out + 1] = self:chunk(obj("content", encode(dl.partial_json)))
       elseif b then
@@ -135,7 +143,7 @@ function A2O:event(name, data)
       out[#out + 1] = self:chunk(obj("reasoning_content", encode(dl.thinking)))
     end
   elseif t == "content_block_stop" then
-    local b = self.blocks[d.index]
+    local b = self.blocks[block_key(d)]
     if b and not b.json and not b.args then
       -- A no-argument tool may send no fragment: give clients parseable JSON.
       b.args = true
@@ -154,7 +162,10 @@ function A2O:event(name, data)
     self:close(out)
   elseif t == "error" then
     local e = type(d.error) == "table" and d.error or {}
-    out[#out + 1] = C.openai_error(e.message or "upstream error", e.type or "api_error", nil)
+    -- Strings only: any other JSON value (a table nested past json.encode's
+    -- depth limit) must not be re-encoded.
+    out[#out + 1] = C.openai_error(type(e.message) == "string" and e.message or "upstream error",
+      type(e.type) == "string" and e.type or "api_error", nil)
     self.done = true
   end
   -- ping and unknown event types are dropped.

@@ -99,7 +99,7 @@ end
 local function response_object(content)
   local text = C.text_of(content, "\n") or ""
   local t = C.trim(text)
-  if C.is_object(t) and type(C.decode(t)) == "table" then return t end
+  if C.is_object(t) and C.embeddable(t) and type(C.decode(t)) == "table" then return t end
   return obj("result", encode(text))
 end
 
@@ -128,12 +128,14 @@ function M.request_openai_to_gemini(raw, ctx)
       local text = C.text_of(msg.content)
       if text and text ~= "" then push(turns, "model", obj("text", encode(text))) end
       for _, tc in ipairs(type(msg.tool_calls) == "table" and msg.tool_calls or {}) do
-        local f = type(tc) == "table" and type(tc["function"]) == "table" and tc["function"] or {}
-        local id = tostring(tc.id or "")
-        names[id] = f.name
-        local sig = match(id, SEP .. "(.+)$")
-        push(turns, "model", obj("functionCall", obj("name", encode(tostring(f.name or "")), "args", C.args_object(f.arguments)),
-          "thoughtSignature", sig and encode(sig) or nil))
+        if type(tc) == "table" then
+          local f = type(tc["function"]) == "table" and tc["function"] or {}
+          local id = tostring(tc.id or "")
+          names[id] = f.name
+          local sig = match(id, SEP .. "(.+)$")
+          push(turns, "model", obj("functionCall", obj("name", encode(tostring(f.name or "")), "args", C.args_object(f.arguments)),
+            "thoughtSignature", sig and encode(sig) or nil))
+        end
       end
     elseif role == "tool" then
       local name = names[tostring(msg.tool_call_id or "")] or tostring(msg.tool_call_id or "tool")
@@ -262,7 +264,7 @@ function M.request_gemini_to_openai(raw, ctx)
   for i, c in ipairs(type(j.contents) == "table" and j.contents or {}) do
     local parts = type(c) == "table" and type(c.parts) == "table" and c.parts or {}
     local raw_parts = C.items((C.members(raw_contents[i] or "") or {}).parts) or {}
-    if c.role == "model" then
+    if type(c) == "table" and c.role == "model" then
       local texts, calls = {}, {}
       for k, p in ipairs(parts) do
         local fc = g(p, "functionCall")
@@ -274,7 +276,7 @@ function M.request_gemini_to_openai(raw, ctx)
           local args = (C.members(pm.functionCall or pm.function_call or "") or {}).args
           calls[#calls + 1] = obj("id", encode(id), "type", '"function"', "function",
             obj("name", encode(tostring(fc.name or "")), "arguments", encode(C.is_object(args) and C.trim(args) or "{}")))
-        elseif type(p.text) == "string" and not p.thought then
+        elseif type(p) == "table" and type(p.text) == "string" and not p.thought then
           texts[#texts + 1] = p.text
         end
       end
@@ -295,7 +297,7 @@ function M.request_gemini_to_openai(raw, ctx)
           local resp = (C.members(pm.functionResponse or pm.function_response or "") or {}).response
           out[#out + 1] = obj("role", '"tool"', "tool_call_id", encode(id or ("call_" .. tostring(fr.name))),
             "content", encode(response_text(resp)))
-        elseif not p.thought then
+        elseif type(p) == "table" and not p.thought then
           local part, is_text = part_to_openai(p)
           if part then
             items[#items + 1] = part
@@ -306,7 +308,7 @@ function M.request_gemini_to_openai(raw, ctx)
       if #items > 0 then
         if only_text then
           local texts = {}
-          for _, p in ipairs(parts) do if type(p.text) == "string" then texts[#texts + 1] = p.text end end
+          for _, p in ipairs(parts) do if type(p) == "table" and type(p.text) == "string" then texts[#texts + 1] = p.text end end
           out[#out + 1] = obj("role", '"user"', "content", encode(concat(texts)))
         else
           out[#out + 1] = obj("role", '"user"', "content", arr(items))
@@ -323,15 +325,17 @@ function M.request_gemini_to_openai(raw, ctx)
       local tm = C.members(raw_tools[i]) or {}
       local raw_fds = C.items(tm.functionDeclarations or tm.function_declarations) or {}
       for k, fd in ipairs(fds) do
-        local fm = C.members(raw_fds[k] or "") or {}
-        local params
-        local pjs = fm.parametersJsonSchema or fm.parameters_json_schema
-        if C.is_object(pjs) then params = C.trim(pjs)
-        elseif C.is_object(fm.parameters) then params = schema.to_openai(fm.parameters)
-        else params = '{"type":"object","properties":{}}' end
-        names[#names + 1] = fd.name
-        tools[#tools + 1] = obj("type", '"function"', "function", obj("name", encode(tostring(fd.name)),
-          "description", str(fd.description), "parameters", params))
+        if type(fd) == "table" then
+          local fm = C.members(raw_fds[k] or "") or {}
+          local params
+          local pjs = fm.parametersJsonSchema or fm.parameters_json_schema
+          if C.is_object(pjs) then params = C.trim(pjs)
+          elseif C.is_object(fm.parameters) then params = schema.to_openai(fm.parameters)
+          else params = '{"type":"object","properties":{}}' end
+          names[#names + 1] = fd.name
+          tools[#tools + 1] = obj("type", '"function"', "function", obj("name", encode(tostring(fd.name)),
+            "description", str(fd.description), "parameters", params))
+        end
       end
     end
   end
@@ -344,7 +348,7 @@ function M.request_gemini_to_openai(raw, ctx)
     if mode == "AUTO" then choice = '"auto"'
     elseif mode == "NONE" then choice = '"none"'
     elseif mode == "ANY" or mode == "VALIDATED" then
-      if type(allowed) == "table" and #allowed == 1 then
+      if type(allowed) == "table" and #allowed == 1 and type(allowed[1]) == "string" then
         choice = obj("type", '"function"', "function", obj("name", encode(allowed[1])))
       else
         choice = '"required"'
@@ -491,9 +495,11 @@ function M.response_openai_to_gemini(raw, ctx)
   local text = C.text_of(msg.content)
   if text and text ~= "" then parts[#parts + 1] = obj("text", encode(text)) end
   for _, tc in ipairs(type(msg.tool_calls) == "table" and msg.tool_calls or {}) do
-    local f = type(tc) == "table" and type(tc["function"]) == "table" and tc["function"] or {}
-    parts[#parts + 1] = obj("functionCall", obj("id", str(tc.id), "name", encode(tostring(f.name or "")),
-      "args", C.args_object(f.arguments)))
+    if type(tc) == "table" then
+      local f = type(tc["function"]) == "table" and tc["function"] or {}
+      parts[#parts + 1] = obj("functionCall", obj("id", str(tc.id), "name", encode(tostring(f.name or "")),
+        "args", C.args_object(f.arguments)))
+    end
   end
   if #parts == 0 then parts[1] = '{"text":""}' end
   local u = type(j.usage) == "table" and j.usage or {}
