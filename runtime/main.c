@@ -7,6 +7,7 @@
  * On SIGTERM/SIGINT every worker stops accepting and exits once its streams
  * are done, or when drain_timeout runs out. Workers own everything else. */
 #include "worker.h"
+#include "evmem.h"
 #include "log.h"
 
 #include <errno.h>
@@ -92,14 +93,18 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     worker_maybe_exit(arg);
 }
 
-/* libevent (worker loop): every few seconds. A worker with no stream gives
- * freed heap pages back to the system, so RSS returns to its idle level after
- * a burst instead of staying at the high-water mark. */
+/* libevent (worker loop): twice a second. A worker with no stream that has
+ * served requests since it last looked gives freed heap pages back to the
+ * system, so RSS returns to its idle level within a second of a burst instead
+ * of staying at the high-water mark; an idle worker does nothing. (The pages
+ * can only go back because libevent's per-fd slots live in a slab of their
+ * own, see evmem.c, and the Lua VMs allocate from malloc, see policy.c.) */
 static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
 {
     worker_t *w = arg;
     (void)fd; (void)what;
-    if (w->active != 0) return;
+    if (w->active != 0 || w->trimmed_at == w->counter) return;
+    w->trimmed_at = w->counter;
     lua_gc(w->vm->L, LUA_GCCOLLECT, 0);   /* garbage of the last burst, then its pages */
     malloc_trim(0);
 }
@@ -198,7 +203,7 @@ static int worker_init(worker_t *w, int index, policy_vm_t *vm, char *err, size_
     w->notify_ev = event_new(w->base, w->notify_fd[0], EV_READ | EV_PERSIST, on_notify, w);
     event_add(w->notify_ev, NULL);
     w->trim_ev = event_new(w->base, -1, EV_PERSIST, on_trim_tick, w);
-    struct timeval trim_every = { 2, 0 };   /* cheap when idle, invisible under load */
+    struct timeval trim_every = { 0, 500000 };   /* free when idle, invisible under load */
     event_add(w->trim_ev, &trim_every);
 
     return 0;
@@ -310,6 +315,7 @@ int main(int argc, char **argv)
         default: usage(); return opt == 'h' ? 0 : 2;
         }
     }
+    evmem_init();   /* before libevent allocates anything */
     G.config_path = config;
     pthread_mutex_init(&G.mu, NULL);
     signal(SIGPIPE, SIG_IGN);

@@ -31,6 +31,7 @@
  * callbacks after both sides are done; uclient never calls back into a
  * stream after uc_cancel. */
 #include "stream.h"
+#include "evmem.h"
 #include "log.h"
 #include "retry.h"
 
@@ -141,7 +142,7 @@ static void on_headers_end(stream_t *s)
         while ((line = evbuffer_readln(s->up_hdrs, &len, EVBUFFER_EOL_CRLF))) {
             const char *c = strchr(line, ':');
             if (c && header_forwardable(line, (size_t)(c - line), 1)) evbuffer_add_printf(keep, "%s\r\n", line);
-            free(line);
+            evmem_free(line);   /* libevent's allocation, see evmem.h */
         }
         evbuffer_drain(s->up_hdrs, evbuffer_get_length(s->up_hdrs));
         evbuffer_add_buffer(s->up_hdrs, keep);

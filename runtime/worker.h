@@ -35,6 +35,7 @@ typedef struct worker {
     struct event *notify_ev;
     struct event *drain_timer;    /* worker loop only */
     struct event *trim_ev;        /* worker loop only: malloc_trim when idle */
+    uint64_t trimmed_at;          /* counter at the last trim: nothing new since, nothing to do */
 } worker_t;
 
 struct gateway {
