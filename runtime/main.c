@@ -105,7 +105,7 @@ static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd; (void)what;
     if (w->active != 0 || w->trimmed_at == w->counter) return;
     w->trimmed_at = w->counter;
-    lua_gc(w->vm->L, LUA_GCCOLLECT, 0);   /* garbage of the last burst, then its pages */
+    policy_vm_trim(w->vm);   /* garbage of the last burst, then its pages */
     malloc_trim(0);
 }
 

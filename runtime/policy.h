@@ -34,6 +34,7 @@ typedef struct policy_vm {
     int core_mt_ref;     /* metatable for request cores */
     int translator_ref;  /* host.translator, LUA_NOREF when the host has none */
     double timeout;      /* policy_timeout, seconds */
+    struct vm_mem *mem;  /* the VM's allocator state (policy.c) */
 } policy_vm_t;
 
 /* Builds a VM from a config file. On success fills *st (when not NULL) and
@@ -42,6 +43,9 @@ typedef struct policy_vm {
 policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *st,
                            char *err, size_t errlen);
 void policy_vm_retain(policy_vm_t *vm);
+/* Idle housekeeping: a full GC, then the VM's freed blocks back to malloc
+ * (so that malloc_trim can return their pages). */
+void policy_vm_trim(policy_vm_t *vm);
 void policy_vm_release(policy_vm_t *vm);   /* closes the state at zero */
 
 /* Calls fn (a registry ref) with the value on top of the stack as its only
