@@ -14,6 +14,7 @@
 //
 // Prints one TAP-like line per check, `ok - name` or `not ok - name: reason`,
 // and exits 1 if any check failed (2 on a usage error).
+import { check, run } from "./harness.mjs";
 import assert from "node:assert/strict";
 import Anthropic, { APIError, NotFoundError } from "@anthropic-ai/sdk";
 import { VERSION } from "@anthropic-ai/sdk/version";
@@ -23,7 +24,6 @@ if (!baseURL) {
   console.error("usage: node anthropic_check.mjs BASE_URL   (the gateway's host root, e.g. http://127.0.0.1:8080)");
   process.exit(2);
 }
-const CHECK_TIMEOUT_MS = Number(process.env.SDK_CHECK_TIMEOUT_MS || 20000);
 
 // The only change from a stock client: the base URL (and a key the gateway ignores).
 // The SDK sends it as `Authorization: Bearer`, with its own anthropic-version.
@@ -44,8 +44,6 @@ const TOOLS = [{
 }];
 const MAX_TOKENS = 256;
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 const show = (v) => JSON.stringify(v);
 
 for (const { label, model } of TARGETS) {
@@ -150,24 +148,4 @@ check("unknown model raises NotFoundError (stream helper)", async () => {
     client.messages.stream({ model: "no-such-model-xyz", max_tokens: MAX_TOKENS, messages }).finalMessage());
 });
 
-function withTimeout(promise, ms) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await withTimeout(fn(), CHECK_TIMEOUT_MS);
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    const reason = `${e?.constructor?.name ?? "Error"}: ${e?.message ?? e}`.replace(/\s*\n\s*/g, " ");
-    console.log(`not ok - ${name}: ${reason}`);
-  }
-}
-console.log(`# ${checks.length - failed}/${checks.length} checks passed (@anthropic-ai/sdk ${VERSION})`);
-process.exit(failed ? 1 : 0);
+await run(`@anthropic-ai/sdk ${VERSION}`);

@@ -15,6 +15,7 @@
 //
 // Prints one TAP-like line per check, `ok - name` or `not ok - name: reason`,
 // and exits 1 if any check failed (2 on a usage error).
+import { check, run } from "./harness.mjs";
 import assert from "node:assert/strict";
 import { ApiError, GoogleGenAI, Type } from "@google/genai";
 import { readFileSync } from "node:fs";
@@ -24,7 +25,6 @@ if (!baseUrl) {
   console.error("usage: node genai_check.mjs BASE_URL   (the gateway's host root, e.g. http://127.0.0.1:8080)");
   process.exit(2);
 }
-const CHECK_TIMEOUT_MS = Number(process.env.SDK_CHECK_TIMEOUT_MS || 20000);
 // (the package's "exports" hide package.json; read it from node_modules next to this script)
 const VERSION = JSON.parse(readFileSync(new URL("./node_modules/@google/genai/package.json", import.meta.url))).version;
 
@@ -56,8 +56,6 @@ const TOOLS_JSON_SCHEMA = [{
   }],
 }];
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 const show = (v) => JSON.stringify(v);
 
 for (const { label, model } of TARGETS) {
@@ -149,24 +147,4 @@ check("unknown model raises ApiError 404 (stream)", async () => {
   });
 });
 
-function withTimeout(promise, ms) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await withTimeout(fn(), CHECK_TIMEOUT_MS);
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    const reason = `${e?.constructor?.name ?? "Error"}: ${e?.message ?? e}`.replace(/\s*\n\s*/g, " ");
-    console.log(`not ok - ${name}: ${reason}`);
-  }
-}
-console.log(`# ${checks.length - failed}/${checks.length} checks passed (@google/genai ${VERSION})`);
-process.exit(failed ? 1 : 0);
+await run(`@google/genai ${VERSION}`);

@@ -11,6 +11,7 @@
 //
 // Prints one TAP-like line per check, `ok - name` or `not ok - name: reason`,
 // and exits 1 if any check failed (2 on a usage error).
+import { check, run } from "./harness.mjs";
 import assert from "node:assert/strict";
 import OpenAI, { APIError, NotFoundError } from "openai";
 import { VERSION } from "openai/version";
@@ -20,7 +21,6 @@ if (!baseURL) {
   console.error("usage: node sdk_check.mjs BASE_URL   (e.g. http://127.0.0.1:8080/v1)");
   process.exit(2);
 }
-const CHECK_TIMEOUT_MS = Number(process.env.SDK_CHECK_TIMEOUT_MS || 20000);
 
 // The only change from a stock client: the base URL (and a key the gateway ignores).
 const client = new OpenAI({ baseURL, apiKey: "unused" });
@@ -38,8 +38,6 @@ const TOOLS = [{
 }];
 const toolMessages = [{ role: "user", content: "What is the weather in Paris?" }];
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 check("chat non-stream", async () => {
   const r = await client.chat.completions.create({ model: MODEL, messages });
@@ -196,24 +194,4 @@ check("mid-stream upstream reset raises", async () => {
   assert.equal(err.code, "upstream_reset", `error ${JSON.stringify(err.error)}`);
 });
 
-function withTimeout(promise, ms) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await withTimeout(fn(), CHECK_TIMEOUT_MS);
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    const reason = `${e?.constructor?.name ?? "Error"}: ${e?.message ?? e}`.replace(/\s*\n\s*/g, " ");
-    console.log(`not ok - ${name}: ${reason}`);
-  }
-}
-console.log(`# ${checks.length - failed}/${checks.length} checks passed (openai ${VERSION})`);
-process.exit(failed ? 1 : 0);
+await run(`openai ${VERSION}`);
