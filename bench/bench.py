@@ -580,17 +580,23 @@ class Bench:
                     continue
                 self.settle()
                 mem = None
+                c0 = cpu_ns(t.pid)
                 if conc == self.a.mem_conc and n != "direct":
                     mem = self.lane4_run(t, conc, total, R)
                     res = mem.pop("_sse")
                 else:
                     res = self.finish_sseload(self.sseload(t, conc, total), t, conc)
+                # CPU of the target's process tree (the mock's for `direct`) per delivered
+                # event, gross: the window is the sseload run (plus lane 4's RSS waits).
+                res["cpu_us_per_event"] = ((cpu_ns(t.pid) - c0) / 1e3 / res["events"]
+                                           if res["events"] else None)
                 R["lane3"].setdefault(conc, {})[n] = res
                 if mem is not None:
                     R["lane4"][n] = mem
                 log(f"  lane 3 {n:9s} c={conc:<5d} ok {res['ok']}/{res['streams']}  ttfe p99 "
                     f"{res['ttfe_ms']['p99']:.2f} ms  gap err p99 {res['gap_err_ms']['p99']:.2f} ms  "
-                    f"stalled {res['stalled']}  failed {res['failed']}"
+                    f"stalled {res['stalled']}  failed {res['failed']}  "
+                    f"CPU {fmt_num(res['cpu_us_per_event'], 2)} us/event"
                     + (f"  {res.get('fail_reasons')}" if res['failed'] else ""))
                 if mem is not None:
                     log(f"  lane 4 {n:9s} idle {mem['idle_kib'] / 1024:.1f} MiB  before {mem['before_kib'] / 1024:.1f}"
@@ -865,10 +871,10 @@ def build_table(F, bench):
     rows = []
 
     def section(title, cols):
-        rows.append(["**" + title + "**"] + cols + [""] * (5 - len(cols)))
+        rows.append(["**" + title + "**"] + cols + [""] * (6 - len(cols)))
 
     def row(name, cells):
-        rows.append([LABEL[name]] + cells + [""] * (5 - len(cells)))
+        rows.append([LABEL[name]] + cells + [""] * (6 - len(cells)))
 
     def skipped_row(name):
         row(name, [bench.targets[name].skipped or "skipped"])
@@ -897,7 +903,8 @@ def build_table(F, bench):
     for c in (F.conc if 3 in lanes else []):
         total = bench.a.streams[c]
         section(f"3. streams: {c} at once, {total} in all",
-                ["TTFT p99 ms", "added TTFT p99 ms", "gap error p99 ms", "stalled events", "failed streams"])
+                ["TTFT p99 ms", "added TTFT p99 ms", "gap error p99 ms", "stalled events", "failed streams",
+                 "CPU us/event"])
         for n in all_names:
             if n not in names:
                 skipped_row(n)
@@ -912,7 +919,8 @@ def build_table(F, bench):
                     "—" if n == "direct" else cell(F.l3_added_ttft(c, n), 2, signed=True),
                     cell(F.l3(c, n, lambda x: x["gap_err_ms"]["p99"]), 2),
                     cell(F.l3(c, n, lambda x: x["stalled"]), 0),
-                    cell(F.l3(c, n, lambda x: x["failed"]), 0)])
+                    cell(F.l3(c, n, lambda x: x["failed"]), 0),
+                    cell(F.l3(c, n, lambda x: x.get("cpu_us_per_event")), 2)])
 
     mc = bench.a.mem_conc
     if 4 in lanes:
