@@ -5,6 +5,9 @@
  * body, error and SSE event; job.c decides when they are sent. The content is
  * the OpenAI dialect's (openai.c): the same sentence, the same tool arguments
  * {"city":"Paris"} in the same two fragments, input tokens = body bytes / 4.
+ * count_tokens counts words instead (mjson_count_words: the words of every
+ * "text", "content" and "system" string), so a count the gateway relayed or
+ * translated is told apart from its own bytes/4 estimate.
  *
  * Stream: message_start, content_block_start, ping (the opener), one
  * content_block_delta per content event, then content_block_stop,
@@ -94,8 +97,10 @@ static void anthropic_parse(struct mock_job *job, struct evhttp_request *req)
         job->invalid_json = 1;
         return;
     }
-    if (job->ep == MOCK_EP_COUNT)
+    if (job->ep == MOCK_EP_COUNT) {
         job->stream = 0;
+        job->prompt_tokens = mjson_count_words(p, p + len);
+    }
     job->tool_call = job->ep == MOCK_EP_MESSAGES && job->tool != NULL && !pc.tool_choice_none;
     job->total = job->tool_call ? MOCK_N_TOOL_FRAGS
                : job->f.events >= 0 ? job->f.events : MOCK_N_WORDS;

@@ -7,6 +7,13 @@
  * `x-goog-api-key` header or `?key=`. Content as in openai.c: the same
  * sentence, a functionCall with args {"city":"Paris"}.
  *
+ * countTokens answers {"totalTokens":N} with N the words of every "text"
+ * string (mjson_count_words; not the bytes / 4 of generateContent's usage, so
+ * a count the gateway relayed or translated is told apart from its own
+ * estimate). Like the Developer API it takes only `contents` or
+ * `generateContentRequest` (whose `model` must be "models/..."): a top-level
+ * systemInstruction, tools or any other member is a 400 INVALID_ARGUMENT.
+ *
  * Stream: one chunk per content event (a word, or the whole functionCall);
  * every chunk carries usageMetadata (prompt only until the last), the last
  * content chunk also finishReason and the full usage. No opener, no [DONE].
@@ -78,10 +85,40 @@ struct parse_ctx {
     int mode_none;
 };
 
+static int on_request_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
+{
+    if (mock_key_is(k, klen, "model"))
+        *(int *)ud = ve - v > 8 && memcmp(v, "\"models/", 8) == 0;
+    return 0;
+}
+
+/* countTokens takes `contents` or `generateContentRequest` (a full request
+ * naming its model) and nothing else: the proto JSON parser refuses unknown
+ * names, systemInstruction and tools included. The first refusal wins. */
+static void check_count_member(struct mock_job *job, const char *k, size_t klen, const char *v,
+                               const char *ve)
+{
+    if (job->invalid_arg[0] || mock_key_is(k, klen, "contents"))
+        return;
+    if (mock_key_is(k, klen, "generateContentRequest") ||
+        mock_key_is(k, klen, "generate_content_request")) {
+        int model_ok = 0;
+        if (*v != '{' || mjson_object(v, ve, on_request_member, &model_ok) != 0 || !model_ok)
+            snprintf(job->invalid_arg, sizeof(job->invalid_arg),
+                     "* GenerateContentRequest.model: unexpected model name format");
+        return;
+    }
+    snprintf(job->invalid_arg, sizeof(job->invalid_arg),
+             "Invalid JSON payload received. Unknown name \"%.*s\": Cannot find field.",
+             klen > 64 ? 64 : (int)klen, k);
+}
+
 static int on_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     struct parse_ctx *pc = ud;
     struct mock_job *job = pc->job;
+    if (job->ep == MOCK_EP_COUNT)
+        check_count_member(job, k, klen, v, ve);
     if (mock_key_is(k, klen, "contents") || mock_key_is(k, klen, "generateContentRequest")) {
         job->has_messages = *v == '[' || *v == '{';
     } else if (mock_key_is(k, klen, "tools")) {
@@ -134,6 +171,8 @@ static void gemini_parse(struct mock_job *job, struct evhttp_request *req)
         job->invalid_json = 1;
         return;
     }
+    if (job->ep == MOCK_EP_COUNT)
+        job->prompt_tokens = mjson_count_words(p, p + len);
     job->tool_call = job->ep != MOCK_EP_COUNT && job->tool != NULL && !pc.mode_none;
     job->total = job->tool_call ? 1 : job->f.events >= 0 ? job->f.events : MOCK_N_WORDS;
 }
@@ -240,7 +279,11 @@ static int gemini_reply(struct mock_job *job)
         return 1;
     }
     struct evbuffer *b = evbuffer_new();
-    if (job->ep == MOCK_EP_COUNT) {
+    if (job->ep == MOCK_EP_COUNT && job->invalid_arg[0]) {
+        evbuffer_free(b);
+        send_error(job, 400, "INVALID_ARGUMENT", "%s", job->invalid_arg);
+        return 1;
+    } else if (job->ep == MOCK_EP_COUNT) {
         evbuffer_add_printf(b, "{\"totalTokens\":%ld}\n", job->prompt_tokens);
     } else if (!job->has_messages) {
         evbuffer_free(b);

@@ -222,3 +222,77 @@ char *mjson_escape_dup(const char *s, size_t n)
     evbuffer_free(b);
     return out;
 }
+
+/* ---- the mock's token count ---------------------------------------------- */
+
+/* Nesting walked by the word count; deeper values are not counted (a
+ * count body this deep is not a prompt anyone sends). */
+#define WORDS_MAX_DEPTH 64
+
+struct words {
+    long n;
+    int depth;
+};
+
+/* Words in the raw string [v, ve) (quotes included, escapes untouched). */
+static long words_in(const char *v, const char *ve)
+{
+    long n = 0;
+    int in_word = 0;
+    for (const char *p = v + 1; p < ve - 1; p++) {
+        int blank = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
+        if (*p == '\\' && p + 1 < ve - 1) {
+            blank = p[1] == 'n' || p[1] == 't' || p[1] == 'r';
+            p++; /* the escaped byte belongs to the escape */
+        }
+        if (blank) {
+            in_word = 0;
+        } else if (!in_word) {
+            in_word = 1;
+            n++;
+        }
+    }
+    return n;
+}
+
+static void words_value(const char *v, const char *ve, struct words *w);
+
+static int words_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
+{
+    struct words *w = ud;
+    if (*v == '"') {
+        if (mock_key_is(k, klen, "text") || mock_key_is(k, klen, "content") ||
+            mock_key_is(k, klen, "system"))
+            w->n += words_in(v, ve);
+    } else {
+        words_value(v, ve, w);
+    }
+    return 0;
+}
+
+static int words_elem(const char *v, const char *ve, void *ud)
+{
+    words_value(v, ve, ud);
+    return 0;
+}
+
+static void words_value(const char *v, const char *ve, struct words *w)
+{
+    if (w->depth >= WORDS_MAX_DEPTH)
+        return;
+    w->depth++;
+    if (*v == '{')
+        mjson_object(v, ve, words_member, w);
+    else if (*v == '[')
+        mjson_array(v, ve, words_elem, w);
+    w->depth--;
+}
+
+long mjson_count_words(const char *p, const char *end)
+{
+    struct words w = {0, 0};
+    p = mjson_ws(p, end);
+    if (p < end)
+        words_value(p, end, &w);
+    return w.n;
+}

@@ -36,6 +36,8 @@
 #define MOCK_BACKLOG 1024
 /* body_kb cap (256 MiB): a typo must not eat the machine. */
 #define MOCK_MAX_BODY_KB (256 << 10)
+/* blank_lines cap: real keep-alive preambles are a handful of lines. */
+#define MOCK_MAX_BLANK_LINES 65536
 
 struct mock_stats mock_stats;
 struct event_base *mock_base;
@@ -171,14 +173,26 @@ static void fault_defaults(struct mock_fault *f)
     f->events = f->reset_after = f->stall_after = f->error_event = -1;
 }
 
-/* Parses "k=v,k=v" (len bytes). Returns 0, or -1 with a message in err. */
+/* Parses "k=v,k=v" (len bytes). Returns 0, or -1 with a message in err.
+ * Besides the faults of docs/internals.md section 3, three shape keys mimic
+ * provider quirks on the OpenAI dialect (they apply whatever fail_first says):
+ *   comments=1     a comment line `: OPENROUTER PROCESSING` (and its blank
+ *                  line) before every SSE event, [DONE] included, as
+ *                  OpenRouter's keep-alives; DeepSeek's `: keep-alive` is the
+ *                  same thing to a client
+ *   cost=1         usage carries OpenRouter's extras: "cost" with more digits
+ *                  than a double keeps (0.00012345678901234567), "is_byok",
+ *                  "cost_details":{"upstream_inference_cost":null}
+ *   blank_lines=N  N newlines before a non-stream chat/completions JSON body,
+ *                  as DeepSeek sends while a request waits (cap 65536) */
 static int fault_parse(struct mock_fault *f, const char *s, size_t len, char *err, size_t errlen)
 {
     static const struct { const char *key; size_t off; } keys[] = {
 #define K(name) {#name, offsetof(struct mock_fault, name)}
         K(status), K(fail_first), K(retry_after), K(retry_after_ms), K(first_byte_ms),
         K(stall), K(pace_ms), K(events), K(reset_after), K(stall_after), K(malformed),
-        K(bad_json), K(error_event), K(crlf), K(cr), K(body_kb),
+        K(bad_json), K(error_event), K(crlf), K(cr), K(body_kb), K(comments), K(cost),
+        K(blank_lines),
 #undef K
     };
     const char *p = s, *end = s + len;
@@ -229,6 +243,8 @@ static int fault_parse(struct mock_fault *f, const char *s, size_t len, char *er
     }
     if (f->body_kb > MOCK_MAX_BODY_KB)
         f->body_kb = MOCK_MAX_BODY_KB;
+    if (f->blank_lines > MOCK_MAX_BLANK_LINES)
+        f->blank_lines = MOCK_MAX_BLANK_LINES;
     return 0;
 }
 

@@ -66,6 +66,12 @@ void mjson_escape(struct evbuffer *out, const char *s, size_t n);
 /* The same into a new NUL-terminated string (malloc'd; NULL on ENOMEM). */
 char *mjson_escape_dup(const char *s, size_t n);
 
+/* The mock's token count (anthropic and gemini count endpoints): the words
+ * (runs of non-blank bytes; \n \t \r escapes are blanks) of every string
+ * value named "text", "content" or "system", at any depth of the JSON value at
+ * the first non-blank byte of [p, end). */
+long mjson_count_words(const char *p, const char *end);
+
 /* ---- faults (parsed from /f/<spec>/...) -------------------------------- */
 
 struct mock_fault {
@@ -84,6 +90,9 @@ struct mock_fault {
     int error_event;    /* -1 = off; error event after N content events */
     int crlf, cr;       /* SSE line endings */
     int body_kb;        /* non-stream body padding, KiB */
+    int comments;       /* OpenAI SSE: a `: OPENROUTER PROCESSING` comment before each event */
+    int cost;           /* OpenAI usage: OpenRouter's cost, is_byok, cost_details */
+    int blank_lines;    /* OpenAI non-stream: blank lines before the JSON (DeepSeek) */
 };
 
 /* ---- dialects ------------------------------------------------------------ */
@@ -156,6 +165,8 @@ struct mock_job {
     int no_auth;                       /* anthropic/gemini/azure: no credentials */
     int no_version;                    /* anthropic: no anthropic-version */
     int has_max_tokens, has_messages;  /* anthropic */
+    char invalid_arg[160];             /* gemini countTokens: a 400 INVALID_ARGUMENT
+                                          to answer (its message); "" = none */
     int array;                         /* gemini stream without alt=sse: a JSON array */
     const char *stream_ctype;          /* NULL = text/event-stream */
     /* streaming */

@@ -232,8 +232,14 @@ void mock_add_word(struct evbuffer *b, const struct mock_job *job, int i)
 
 static void add_usage(struct evbuffer *b, const struct mock_job *job, long completion)
 {
-    evbuffer_add_printf(b, "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld}",
+    evbuffer_add_printf(b, "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"total_tokens\":%ld",
                         job->prompt_tokens, completion, job->prompt_tokens + completion);
+    /* cost=1: OpenRouter's usage extras; the cost has more digits than a
+     * double keeps, so a gateway that re-encoded it would be caught */
+    if (job->f.cost)
+        evbuffer_add_printf(b, ",\"cost\":0.00012345678901234567,\"is_byok\":false,"
+                            "\"cost_details\":{\"upstream_inference_cost\":null}");
+    evbuffer_add(b, "}", 1);
 }
 
 /* body_kb: a "padding" member of N KiB, so benchmarks can ask for big bodies. */
@@ -414,6 +420,9 @@ static int openai_reply(struct mock_job *job)
     if (job->stream && job->ep != MOCK_EP_EMBEDDINGS)
         return 0;
     b = evbuffer_new();
+    /* blank_lines=N: DeepSeek's preamble while a request waits */
+    for (int i = 0; i < job->f.blank_lines && job->ep != MOCK_EP_EMBEDDINGS; i++)
+        evbuffer_add(b, "\n", 1);
     if (job->ep == MOCK_EP_CHAT)
         reply_chat(job, b);
     else if (job->ep == MOCK_EP_COMPLETIONS)
@@ -426,6 +435,13 @@ static int openai_reply(struct mock_job *job)
 }
 
 /* ---- SSE ------------------------------------------------------------------ */
+
+/* comments=1: a keep-alive comment before the event, as OpenRouter sends. */
+static void add_comment(struct evbuffer *b, const struct mock_job *job)
+{
+    if (job->f.comments)
+        evbuffer_add_printf(b, ": OPENROUTER PROCESSING%s%s", job->eol, job->eol);
+}
 
 /* Opens a chunk: `data: {<id/object/created/model>,"choices":[` */
 static void chunk_open(struct evbuffer *b, const struct mock_job *job)
@@ -465,6 +481,7 @@ static void openai_sse_role(struct mock_job *job, struct evbuffer *b)
 {
     if (job->ep != MOCK_EP_CHAT)
         return;
+    add_comment(b, job);
     chunk_open_choice(b, job);
     if (job->tool_call)
         evbuffer_add_printf(b, "\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,"
@@ -477,6 +494,7 @@ static void openai_sse_role(struct mock_job *job, struct evbuffer *b)
 
 static void openai_sse_content(struct mock_job *job, struct evbuffer *b, int i)
 {
+    add_comment(b, job);
     chunk_open_choice(b, job);
     if (job->tool_call) {
         evbuffer_add_printf(b, "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"%s\"}}]",
@@ -493,6 +511,7 @@ static void openai_sse_content(struct mock_job *job, struct evbuffer *b, int i)
 
 static void openai_sse_finish(struct mock_job *job, struct evbuffer *b)
 {
+    add_comment(b, job);
     chunk_open_choice(b, job);
     chunk_close(b, job, job->tool_call ? "\"tool_calls\"" : "\"stop\"");
 }
@@ -501,6 +520,7 @@ static void openai_sse_usage(struct mock_job *job, struct evbuffer *b)
 {
     if (!job->include_usage)
         return;
+    add_comment(b, job);
     chunk_open(b, job);
     evbuffer_add(b, "],\"usage\":", 10);
     add_usage(b, job, job->sent);
@@ -509,6 +529,7 @@ static void openai_sse_usage(struct mock_job *job, struct evbuffer *b)
 
 static void openai_sse_done(struct mock_job *job, struct evbuffer *b)
 {
+    add_comment(b, job);
     evbuffer_add_printf(b, "data: [DONE]%s%s", job->eol, job->eol);
 }
 

@@ -203,6 +203,125 @@ describe("moongate.host", function()
     end)
   end)
 
+  describe("Azure-style inbound (/openai/deployments/{model}/...)", function()
+    local MSG = '[{"role":"user","content":"hi"}]'
+    local function az(dep, body, extra, suffix)
+      local spec = { method = "POST", path = "/openai/deployments/" .. dep .. (suffix or "/chat/completions"),
+                     query = "api-version=2024-10-21", headers = { ["api-key"] = "client-key" }, body = body }
+      for k, v in pairs(extra or {}) do spec[k] = v end
+      return spec
+    end
+    local agw
+    before_each(function()
+      local c = config()
+      c.providers.ant = { kind = "anthropic", base_url = "https://ant.example.com", api_key = "ak", models = { "claude-x" } }
+      c.aliases.smart = { { provider = "ant", model = "claude-x" } }
+      agw = t.load{ config = c }
+    end)
+
+    it("is an OpenAI chat request whose model is the deployment (body without model: no 400)", function()
+      local res = agw:handle(az("gpt-4o", '{"messages":' .. MSG .. '}'))
+      assert.are.equal("proxy", res.kind)
+      assert.are.equal("chat", res.endpoint)
+      assert.are.equal("openai", res.dialect)
+      local a = res.attempts[1]
+      assert.are.equal("openai", a.provider)
+      assert.are.equal("gpt-4o", a.model)
+      assert.are.equal("https://api.example.com/v1/chat/completions", a.url)
+      assert.are.equal('{"messages":' .. MSG .. ',"model":"gpt-4o"}', a.body)
+      -- the provider's key only: the client's api-key is never sent upstream
+      assert.are.same({ "Authorization: Bearer sk-1", "Content-Type: application/json" }, a.headers)
+    end)
+
+    it("resolves the deployment like a body model: provider/model (%2F or raw /), bare id, alias, auto", function()
+      local cases = {
+        { "openai%2Fgpt-4o-mini", "openai", "gpt-4o-mini" }, { "openai/gpt-4o-mini", "openai", "gpt-4o-mini" },
+        { "mock-small", "mock", "mock-small" }, { "auto", "mock", "mock-small" }, { "smart", "ant", "claude-x" },
+      }
+      for _, c in ipairs(cases) do
+        local a = agw:handle(az(c[1], '{"messages":' .. MSG .. '}')).attempts[1]
+        assert.are.same({ c[2], c[3] }, { a.provider, a.model }, c[1])
+      end
+      local res = agw:handle(az("nope", '{"messages":' .. MSG .. '}', { id = "r7" }))
+      assert.are.equal(404, res.status)
+      assert.are.same({ code = "model_not_found", param = "model", type = "not_found",
+                        message = "model 'nope' not found; available: claude-x, gpt-4o, gpt-4o-mini, mock-small, auto, smart (request id r7)" },
+                      t.decode(res.body).error)
+    end)
+
+    it("the deployment wins over the body's model; Routeur-Model / Routeur-Provider win over both", function()
+      local body = '{"model":"gpt-4o","messages":' .. MSG .. '}'
+      local a = agw:handle(az("mock-small", body)).attempts[1]
+      assert.are.same({ "mock", "mock-small" }, { a.provider, a.model })
+      assert.are.equal('{"model":"mock-small","messages":' .. MSG .. '}', a.body)
+      a = agw:handle(az("mock-small", body, { headers = { ["Routeur-Model"] = "gpt-4o-mini" } })).attempts[1]
+      assert.are.same({ "openai", "gpt-4o-mini" }, { a.provider, a.model })
+      a = agw:handle(az("openai%2Fgpt-4o", body, { headers = { ["Routeur-Provider"] = "mock" } })).attempts[1]
+      assert.are.same({ "mock", "gpt-4o" }, { a.provider, a.model })
+      -- ?vendor= still restricts, next to api-version
+      local res = agw:handle(az("gpt-4o", body, { query = "api-version=2024-10-21&vendor=mock" }))
+      assert.are.equal(404, res.status)
+      assert.matches("not available from vendor 'mock'", t.decode(res.body).error.message)
+    end)
+
+    it("the policy sees the deployment as the body's model", function()
+      local plan, req = agw:route(az("smart", '{"model":"gpt-4o","messages":' .. MSG .. '}'))
+      assert.are.equal("smart", req:json().model)
+      assert.are.equal("smart", req.path_model)
+      assert.are.same({ { provider = "ant", model = "claude-x" } }, plan)
+    end)
+
+    it("streams, and reaches an Anthropic provider translated", function()
+      local res = agw:handle(az("smart", '{"stream":true,"messages":' .. MSG .. '}'))
+      assert.is_true(res.stream)
+      assert.is_true(res.hide_usage)
+      assert.are.equal("openai", res.dialect)
+      local a = res.attempts[1]
+      assert.is_true(a.translate)
+      assert.are.equal("https://ant.example.com/v1/messages", a.url)
+      assert.are.same({ "x-api-key: ak", "anthropic-version: 2023-06-01", "Content-Type: application/json",
+                        "Accept: text/event-stream" }, a.headers)
+      assert.matches('^{"model":"claude%-x",', a.body)
+    end)
+
+    it("accepts any api-version or none", function()
+      for _, q in ipairs({ "", "api-version=2099-01-01-preview", "api-version=" }) do
+        local res = agw:handle(az("gpt-4o", '{"messages":' .. MSG .. '}', { query = q }))
+        assert.are.equal("https://api.example.com/v1/chat/completions", res.attempts[1].url, q)
+      end
+    end)
+
+    it("completions and embeddings the same way; embeddings to an Anthropic provider is a 501", function()
+      local a = agw:handle(az("gpt-4o", '{"input":"x"}', nil, "/embeddings")).attempts[1]
+      assert.are.equal("https://api.example.com/v1/embeddings", a.url)
+      assert.are.equal('{"input":"x","model":"gpt-4o"}', a.body)
+      a = agw:handle(az("mock-small", '{"prompt":"x"}', nil, "/completions")).attempts[1]
+      assert.are.equal("http://127.0.0.1:9001/v1/completions", a.url)
+      local res = agw:handle(az("smart", '{"input":"x"}', nil, "/embeddings"))
+      assert.are.equal(501, res.status)
+      assert.are.equal("not_implemented", t.decode(res.body).error.code)
+    end)
+
+    it("answers OpenAI-shaped errors: 405, 404 for an unknown sub-path, 400 for a bad body", function()
+      local res = agw:handle({ method = "GET", path = "/openai/deployments/gpt-4o/chat/completions" })
+      assert.are.equal(405, res.status)
+      assert.are.equal("Allow: POST\r\n", res.headers)
+      assert.are.equal("method_not_allowed", t.decode(res.body).error.code)
+      res = agw:handle(az("gpt-4o", "{}", { id = "r2" }, "/audio/speech"))
+      assert.are.equal(404, res.status)
+      local e = t.decode(res.body).error
+      assert.are.equal("not_found", e.code)
+      assert.matches("Azure%-style routes: POST /openai/deployments/{model}/chat/completions", e.message)
+      assert.matches("%(request id r2%)$", e.message)
+      res = agw:handle(az("gpt-4o", "not json"))
+      assert.are.equal(400, res.status)
+      assert.are.equal("invalid_json", t.decode(res.body).error.code)
+      res = agw:handle(az("gpt-4o", '{"messages":[]}'))
+      assert.are.equal(400, res.status)
+      assert.are.equal("invalid_messages", t.decode(res.body).error.code)
+    end)
+  end)
+
   describe("passthrough", function()
     it("relays path, query, method, body and content type unchanged", function()
       local raw = '{"model":"openai/gpt-4o","input":[],"n":12345678901234567890}'

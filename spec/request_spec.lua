@@ -129,6 +129,100 @@ describe("moongate.request", function()
     end)
   end)
 
+  describe("Azure-style paths", function()
+    local classify = require("moongate.request").classify
+    local function az(dep, suffix, body, extra)
+      local spec = { method = "POST", path = "/openai/deployments/" .. dep .. (suffix or "/chat/completions"),
+                     query = "api-version=2024-10-21", body = body }
+      for k, v in pairs(extra or {}) do spec[k] = v end
+      return t.fake_request(spec)
+    end
+
+    it("classify: chat, completions, embeddings, OpenAI dialect, the deployment as the model", function()
+      assert.are.same({ "chat", "openai", "gpt-4o" }, { classify("/openai/deployments/gpt-4o/chat/completions") })
+      assert.are.same({ "completions", "openai", "x" }, { classify("/openai/deployments/x/completions") })
+      assert.are.same({ "embeddings", "openai", "e-1" }, { classify("/openai/deployments/e-1/embeddings") })
+      -- %2F decodes to "/", a raw "/" is part of the deployment too (the SDK does not encode it);
+      -- '+' is a plain path character
+      assert.are.same({ "chat", "openai", "openai/gpt-4o" }, { classify("/openai/deployments/openai%2Fgpt-4o/chat/completions") })
+      assert.are.same({ "chat", "openai", "openai/gpt-4o" }, { classify("/openai/deployments/openai%2fgpt-4o/chat/completions") })
+      assert.are.same({ "chat", "openai", "or/vendor/m" }, { classify("/openai/deployments/or/vendor/m/chat/completions") })
+      assert.are.same({ "embeddings", "openai", "a+b c" }, { classify("/openai/deployments/a+b%20c/embeddings") })
+      -- the longest suffix wins: chat for "x", never completions for "x/chat"
+      assert.are.same({ "chat", "openai", "x" }, { classify("/openai/deployments/x/chat/completions") })
+    end)
+
+    it("classify: no deployment or an unknown sub-path is not an API path", function()
+      assert.is_nil(classify("/openai/deployments//chat/completions"))
+      assert.is_nil(classify("/openai/deployments/x/audio/speech"))
+      assert.is_nil(classify("/openai/deployments/x/chat/completions/extra"))
+      assert.is_nil(classify("/openai/deployments/x"))
+      assert.is_nil(classify("/openai/chat/completions"))
+      assert.is_true(require("moongate.request").is_azure_path("/openai/deployments/x/audio/speech"))
+      assert.is_false(require("moongate.request").is_azure_path("/v1/chat/completions"))
+    end)
+
+    it("the deployment becomes the body's model: added when absent", function()
+      local req = az("gpt-4o", nil, '{"messages":[{"role":"user","content":"hi"}]}')
+      assert.are.equal("chat", req.endpoint)
+      assert.are.equal("openai", req.dialect)
+      assert.are.equal("gpt-4o", req.path_model)
+      assert.are.equal("gpt-4o", req:json().model)
+      assert.are.equal('{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o"}', req:_final_body())
+    end)
+
+    it("the deployment wins over a different body model, other bytes survive", function()
+      local req = az("openai%2Fgpt-4o", nil, '{"model":"other","n":12345678901234567890,"tools":[]}')
+      assert.are.equal("openai/gpt-4o", req:json().model)
+      assert.are.equal('{"model":"openai/gpt-4o","n":12345678901234567890,"tools":[]}', req:_final_body())
+    end)
+
+    it("a body already naming the deployment is the very same string", function()
+      local raw = '{"model":"auto","messages":[]}'
+      local req = az("auto", nil, raw)
+      assert.is_true(rawequal(raw, req:_final_body()))
+    end)
+
+    it("a policy edit of model after that still wins", function()
+      local req = az("auto", nil, '{"messages":[]}')
+      assert.is_true(req:set_field("model", "m2"))
+      assert.are.equal('{"messages":[],"model":"m2"}', req:_final_body())
+    end)
+
+    it("leaves a body that is not a JSON object alone", function()
+      for _, raw in ipairs({ "", "not json", "[1]" }) do
+        local req = az("auto", nil, raw)
+        assert.are.equal(raw, req:_final_body())
+      end
+    end)
+
+    it("a derived (translated) request gets no deployment edit", function()
+      local req = az("auto", nil, '{"messages":[]}')
+      local d = require("moongate.request").derived(req, '{"contents":[]}', "generate")
+      assert.are.equal('{"contents":[]}', d:_final_body())
+      assert.is_nil(d:json().model)
+    end)
+  end)
+
+  describe("client_key", function()
+    local function key(path, headers, query)
+      return t.fake_request{ path = path, headers = headers, query = query }:client_key()
+    end
+    it("reads Authorization: Bearer in every dialect, else the dialect's own header", function()
+      local az = "/openai/deployments/x/chat/completions"
+      assert.are.equal("k1", key(az, { ["api-key"] = "k1" }))
+      assert.are.equal("k2", key(az, { Authorization = "Bearer k2" }))
+      assert.are.equal("k2", key(az, { Authorization = "bearer  k2", ["api-key"] = "k1" }))
+      assert.are.equal("k1", key("/v1/chat/completions", { ["api-key"] = "k1" }))
+      assert.are.equal("k3", key("/v1/messages", { ["x-api-key"] = "k3" }))
+      assert.are.equal("k4", key("/v1beta/models/g:generateContent", { ["x-goog-api-key"] = "k4" }))
+      assert.are.equal("k5", key("/v1beta/models/g:generateContent", nil, "key=k5"))
+      assert.is_nil(key(az, {}))
+      assert.is_nil(key(az, { ["x-api-key"] = "k3", Authorization = "Basic abc" }))
+      assert.is_nil(key("/v1/messages", { ["api-key"] = "" }))
+    end)
+  end)
+
   it("raises 'request finished' once the core is finished", function()
     local core = t.fake_core{ headers = { a = "b" } }
     local req = require("moongate.request").new(core, nil)

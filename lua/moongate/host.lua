@@ -10,12 +10,15 @@
 -- moongate.testing builds more instances with host.new for specs.
 --
 -- Dialects (internals.md section 6): the client's dialect comes from the
--- endpoint (req.dialect), the provider's from its kind (P.dialect). An attempt
+-- endpoint (req.dialect; Azure-style /openai/deployments/{model}/... paths are
+-- OpenAI, their deployment already the body's model, see moongate.request),
+-- the provider's from its kind (P.dialect). An attempt
 -- whose dialects differ is built from the translated body and marked
 -- `translate = true`; its translator is kept in plan.translators[i] and handed
 -- to C by host.translator(plan, i). Only chat-like endpoints translate (chat,
--- messages, generate, stream_generate); other endpoints only reach providers of
--- the client's dialect.
+-- messages, generate, stream_generate), and token counts between the two
+-- dialects that have a count endpoint (Anthropic <-> Gemini); other endpoints
+-- only reach providers of the client's dialect.
 --
 -- host.handle runs for every request, so the work is precomputed at load
 -- (models bodies, header arrays, URLs, millisecond values per provider), the
@@ -31,7 +34,8 @@ local translate = require("moongate.translate")
 local type, error, xpcall, tostring, ipairs, pairs, floor, concat =
   type, error, xpcall, tostring, ipairs, pairs, math.floor, table.concat
 local encode, reply = json.encode, errors.reply
-local classify, METHODS = Request.classify, Request.METHODS
+local classify, METHODS, is_azure_path = Request.classify, Request.METHODS, Request.is_azure_path
+local AZURE_ROUTES = "POST /openai/deployments/{model}/chat/completions, /completions, /embeddings"
 
 local host = {}
 local Host = {}
@@ -193,7 +197,7 @@ function Host:compile(req, plan)
   local j = req:json()
   if cdialect == "gemini" then
     stream = ep == "stream_generate"
-  elseif type(j) == "table" then
+  elseif type(j) == "table" and ep ~= "count_tokens" then -- a count never streams
     stream = j.stream == true
     if stream and (ep == "chat" or ep == "completions") then
       local so = j.stream_options
@@ -217,17 +221,18 @@ function Host:compile(req, plan)
     local url, headers, body, tr
     if pd == cdialect then
       url, headers, body = P.module.build(P, model, req, shared)
-    elseif TRANSLATABLE[ep] then
+    elseif TRANSLATABLE[ep] or (ep == "count_tokens" and translate.counts(cdialect, pd)) then
+      local count = ep == "count_tokens"
       tr = translate.new(cdialect, pd, {
         model = model, client_model = cdialect == "gemini" and req.path_model or (type(j) == "table" and j.model) or nil,
-        stream = stream,
+        stream = stream, count = count,
       })
       local tbody, err = tr:request(req:_final_body())
       if not tbody then
         return dialect_reply(cdialect, 400, "request cannot be translated for provider '" .. pname .. "': "
           .. tostring(err), req.id, "invalid_request")
       end
-      local tep = TARGET_EP[pd]
+      local tep = count and ep or TARGET_EP[pd]
       local treq = Request.derived(req, tbody, tep)
       url, headers, body = P.module.build(P, model, treq, { endpoint = tep, stream = stream, hide_usage = false })
     else
@@ -261,11 +266,12 @@ function Host:compile(req, plan)
     attempts = attempts, translators = translators }
 end
 
--- Token counting for a provider of another dialect. OpenAI-kind providers
--- have no counting endpoint, so this is answered locally with the common
--- rule of thumb, one token per four bytes of the text parts (rounded up), and
--- says so in `x-moongate-token-estimate`. Exact counts from Anthropic and
--- Gemini providers (their own count endpoints) are a later step.
+-- Token counting when no attempt can count: Anthropic and Gemini providers
+-- count exactly (their own count endpoint, the request translated when the
+-- dialects differ, see compile), but OpenAI-kind providers have no counting
+-- endpoint, so a plan of only those is answered locally with the common rule
+-- of thumb, one token per four bytes of the text parts (rounded up), and says
+-- so in `x-moongate-token-estimate`.
 local function text_bytes(v, depth)
   if depth > 64 then return 0 end
   local t = type(v)
@@ -316,6 +322,9 @@ function Host:handle(core)
   local path = core.path
   local ep = classify(path)
   if ep == nil then
+    if is_azure_path(path) then
+      return reply(404, "unknown path " .. path .. " (Azure-style routes: " .. AZURE_ROUTES .. ")", core.id, "not_found")
+    end
     return reply(404, "unknown path " .. path .. " (the API is under /v1/)", core.id, "not_found")
   end
   local want = METHODS[ep]

@@ -6,7 +6,8 @@
 -- recorded, never applied to a decoded table: the host splices them into the
 -- client's raw bytes (moongate.json), so whatever the policy did not touch
 -- reaches the upstream byte for byte, and an unedited body is the very same
--- string.
+-- string. One edit is the host's own: on an Azure-style path the deployment
+-- named in the URL becomes the body's `model` (Request:_apply_deployment).
 local json = require("moongate.json")
 
 local type, pairs, ipairs, setmetatable, tostring, error, pcall =
@@ -32,13 +33,31 @@ local ANTHROPIC = {
 -- Gemini client endpoints: /v1beta/models/{model}:method or /v1/models/{model}:method
 -- ({model} may contain "/": the SDK does not encode it).
 local GEMINI = { generateContent = "generate", streamGenerateContent = "stream_generate", countTokens = "count_tokens" }
+-- Azure-style client endpoints (PROTOCOLS 5, what openai's AzureOpenAI client
+-- sends): /openai/deployments/{deployment}/<suffix>?api-version=..., an OpenAI
+-- body, OpenAI replies. The deployment is the model the client asked for. It
+-- is percent-decoded (%2F is "/"), and a raw "/" is part of it too (the SDK
+-- does not encode it), so the suffix is matched from the end, longest first:
+-- ".../x/chat/completions" is chat for deployment "x", never completions for
+-- "x/chat". The api-version is not looked at (any value, or none).
+local AZURE = { { "/chat/completions", "chat" }, { "/completions", "completions" }, { "/embeddings", "embeddings" } }
+local AZURE_PREFIX = "/openai/deployments/"
+local AZURE_PREFIX_LEN = #AZURE_PREFIX
 -- The method each local/known endpoint accepts (405 otherwise).
 Request.METHODS = { chat = "POST", completions = "POST", embeddings = "POST", models = "GET",
   messages = "POST", count_tokens = "POST", generate = "POST", stream_generate = "POST" }
 
+local function hex_char(h) return char(tonumber(h, 16)) end
+
+-- %XX decoding of a path segment ('+' is a plain character in a path).
+local function path_decode(s)
+  return (gsub(s, "%%(%x%x)", hex_char))
+end
+
 --- Request.classify(path) -> endpoint name, dialect, model | nil (not an API
--- path: local 404). dialect: "openai", "anthropic" or "gemini" (the client's);
--- model: the model named in a Gemini path (URL-decoded), else nil.
+-- path: local 404). dialect: "openai", "anthropic" or "gemini" (the client's;
+-- Azure-style paths are "openai"); model: the model named in a Gemini path or
+-- the deployment of an Azure-style path (URL-decoded), else nil.
 function Request.classify(path)
   local ep = ENDPOINTS[path]
   if ep then return ep, "openai" end
@@ -49,10 +68,24 @@ function Request.classify(path)
   if model and GEMINI[method] then return GEMINI[method], "gemini", Request.url_decode(model) end
   if sub(path, 1, 11) == "/v1/models/" and #path > 11 then return "models", "openai" end
   if sub(path, 1, 4) == "/v1/" and #path > 4 then return "passthrough", "openai" end
+  if sub(path, 1, AZURE_PREFIX_LEN) == AZURE_PREFIX then
+    for _, a in ipairs(AZURE) do
+      local suffix = a[1]
+      local n = #path - #suffix -- the deployment ends at n
+      if n >= AZURE_PREFIX_LEN and sub(path, n + 1) == suffix then
+        if n == AZURE_PREFIX_LEN then return nil end -- no deployment
+        return a[2], "openai", path_decode(sub(path, AZURE_PREFIX_LEN + 1, n))
+      end
+    end
+  end
   return nil
 end
 
-local function hex_char(h) return char(tonumber(h, 16)) end
+--- Request.is_azure_path(path) -> true for any path under /openai/ (so a 404
+-- there can name the Azure-style routes that exist).
+function Request.is_azure_path(path)
+  return sub(path, 1, 8) == "/openai/"
+end
 
 --- Request.url_decode(s): %XX and '+' (form encoding) decoded.
 function Request.url_decode(s)
@@ -73,10 +106,7 @@ function Request.parse_query(q)
   return args
 end
 
---- Request.new(core, config) -> req
--- `config` is the normalized config (moongate.config); it may be nil for
--- requests built outside a gateway (tests).
-function Request.new(core, cfg)
+local function new(core, cfg)
   local path = core.path
   local endpoint, dialect, path_model = Request.classify(path)
   return setmetatable({
@@ -87,12 +117,22 @@ function Request.new(core, cfg)
     client = core.client,
     endpoint = endpoint,
     dialect = dialect or "openai", -- the client's dialect
-    path_model = path_model,       -- Gemini: the model named in the URL
+    path_model = path_model,       -- the model named in the URL (Gemini model, Azure-style deployment)
     ctx = {},
     _core = core,
     _config = cfg,
     -- lazily filled: _raw (body), _json / _json_err, _args, _edits, _order, _scan
   }, Request)
+end
+
+--- Request.new(core, config) -> req
+-- `config` is the normalized config (moongate.config); it may be nil for
+-- requests built outside a gateway (tests). On an Azure-style path the
+-- deployment is the body's `model` from the start (see _apply_deployment).
+function Request.new(core, cfg)
+  local r = new(core, cfg)
+  if r.path_model and r.dialect == "openai" then r:_apply_deployment() end
+  return r
 end
 
 --- Request.derived(req, body, endpoint) -> a request over the same client
@@ -105,7 +145,7 @@ function Request.derived(req, body, endpoint)
     headers = function() return req:headers() end,
     body = function() return body end,
   }
-  local r = Request.new(core, req._config)
+  local r = new(core, req._config) -- the body is the provider's: no deployment edit
   r.endpoint = endpoint
   r.ctx = req.ctx
   return r
@@ -119,6 +159,30 @@ end
 --- req:headers() -> array of {name, value}
 function Request:headers()
   return self._core:headers()
+end
+
+-- The dialect's own credential header (after `Authorization: Bearer`).
+local KEY_HEADER = { openai = "api-key", anthropic = "x-api-key", gemini = "x-goog-api-key" }
+
+--- req:client_key() -> the credential the client sent | nil: the token of
+-- `Authorization: Bearer <key>` (any dialect), else the dialect's own header:
+-- `api-key` (OpenAI and Azure-style paths, what AzureOpenAI sends),
+-- `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini). The gateway
+-- checks no client key itself (a policy may, with this); none is ever sent
+-- upstream (provider modules build their headers from the provider's config).
+function Request:client_key()
+  local auth = self._core:header("authorization")
+  if auth then
+    local tok = auth:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+    if tok then return tok end
+  end
+  local v = self._core:header(KEY_HEADER[self.dialect] or "api-key")
+  if v and v ~= "" then return v end
+  if self.dialect == "gemini" then
+    v = self:arg("key")
+    if v and v ~= "" then return v end
+  end
+  return nil
 end
 
 --- req:arg(name) -> URL-decoded query argument | nil
@@ -211,6 +275,21 @@ function Request:remove_field(key)
   local j = self:json()
   if type(j) == "table" then j[key] = nil end
   return true
+end
+
+-- Azure-style paths (classify): the deployment in the URL is the model the
+-- client asked for and wins over a `model` in the body (Azure's own
+-- semantics; its SDK usually sends none, or the deployment name). It becomes
+-- the body's `model` (a recorded edit, mirrored into json()) before the policy
+-- runs, so the policy, the router and the provider modules see exactly what a
+-- /v1/chat/completions request with that `model` would show them, and the
+-- usual precedence (Routeur-* headers over the model) holds unchanged. A body
+-- that is not a JSON object is left alone (the router answers 400 for it).
+function Request:_apply_deployment()
+  local dep = self.path_model
+  local j = self:json()
+  if type(j) ~= "table" or j.model == dep then return end
+  if record(self, "model", jencode(dep)) then j.model = dep end
 end
 
 -- The current raw text of a top-level member, edits included (nil if absent/removed).

@@ -3,7 +3,7 @@ OpenAI, Anthropic and Gemini providers (the mock speaks all three), through the
 real binary. A same-dialect pair is relayed untouched."""
 import json
 
-from conftest import (chat_body, content_events, error_events, mock_text, provider, stream_text,
+from conftest import (chat_body, content_events, error_events, http_request, mock_text, provider, stream_text,
                       stream_tool_calls)
 
 ANT_HEADERS = {"x-api-key": "client-key", "anthropic-version": "2023-06-01", "Content-Type": "application/json"}
@@ -236,3 +236,137 @@ def test_same_dialect_streams_still_count_usage(gateway, mock):
     c.close()
     line = gw.access_for(c.header("x-request-id"))
     assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7, line
+
+
+# ---- token counting across dialects ----
+# The mock counts words (of every "text", "content" and "system" string), not bytes / 4 like the
+# gateway's own estimate, so an exact number below can only have come from the provider.
+
+COUNT_TEXT = "Count these five words please"      # 5 words, 29 bytes
+COUNT_SYSTEM = "Answer very tersely"              # 3 words, 19 bytes
+COUNT_WORDS = 8
+COUNT_ESTIMATE = -(-(len(COUNT_TEXT) + len(COUNT_SYSTEM)) // 4)  # what bytes/4 would say: 12
+ANT_TOOLS = [{"name": "get_weather", "description": "Weather for a city",
+              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": []}}]
+
+
+def anthropic_count_body(model):
+    return {"model": model, "system": COUNT_SYSTEM, "tools": ANT_TOOLS,
+            "messages": [{"role": "user", "content": COUNT_TEXT}]}
+
+
+def gemini_count_request():
+    return {"contents": [{"role": "user", "parts": [{"text": COUNT_TEXT}]}],
+            "systemInstruction": {"parts": [{"text": COUNT_SYSTEM}]},
+            "generationConfig": {"maxOutputTokens": 5, "temperature": 0.5}}
+
+
+def test_the_mock_counts_words_and_refuses_a_top_level_system_instruction_like_the_real_api(mock):
+    # what makes the tests below conclusive: the gateway must wrap, and the count is not bytes/4
+    assert COUNT_WORDS != COUNT_ESTIMATE
+    hdr = {"x-goog-api-key": "k"}
+    r = http_request(mock.port, "POST", "/v1beta/models/gemini-mock:countTokens", gemini_count_request(), hdr)
+    assert r.status == 400, r
+    assert r.json()["error"]["status"] == "INVALID_ARGUMENT" and "systemInstruction" in r.json()["error"]["message"]
+    r = http_request(mock.port, "POST", "/v1beta/models/gemini-mock:countTokens",
+                     {"contents": [{"parts": [{"text": "a"}]}], "tools": []}, hdr)
+    assert r.status == 400 and "tools" in r.json()["error"]["message"], r
+    r = http_request(mock.port, "POST", "/v1beta/models/gemini-mock:countTokens",
+                     {"generateContentRequest": dict(gemini_count_request(), model="models/gemini-mock")}, hdr)
+    assert r.status == 200 and r.json() == {"totalTokens": COUNT_WORDS}, r
+    r = http_request(mock.port, "POST", "/v1beta/models/gemini-mock:countTokens",
+                     {"generateContentRequest": gemini_count_request()}, hdr)
+    assert r.status == 400 and "GenerateContentRequest.model" in r.json()["error"]["message"], r
+
+
+def test_an_anthropic_client_counts_tokens_exactly_on_a_gemini_provider(gateway, mock):
+    gw = gateway(cfg(mock))
+    r = gw.request("POST", "/v1/messages/count_tokens", json.dumps(anthropic_count_body("gemini-mock")).encode(),
+                   ANT_HEADERS)
+    assert r.status == 200, r
+    assert r.json() == {"input_tokens": COUNT_WORDS}, r
+    assert r.header("x-moongate-token-estimate") is None
+    last = mock.last()
+    assert last["path"] == "/v1beta/models/gemini-mock:countTokens"
+    assert last["headers"]["x-goog-api-key"] == "gem-key"
+    sent = json.loads(last["body"])
+    assert list(sent) == ["generateContentRequest"], sent
+    g = sent["generateContentRequest"]
+    assert g["model"] == "models/gemini-mock"
+    assert g["systemInstruction"] == {"parts": [{"text": COUNT_SYSTEM}]}
+    assert g["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    assert g["contents"] == [{"role": "user", "parts": [{"text": COUNT_TEXT}]}]
+    # a count is not usage: the access line keeps its tokens null, as for a relayed count
+    line = gw.access_for(r.header("x-request-id"))
+    assert line["route"] == "count_tokens" and line["provider"] == "gem" and line["status"] == 200, line
+    assert line["prompt_tokens"] is None and line["completion_tokens"] is None, line
+
+
+def test_a_gemini_client_counts_tokens_exactly_on_an_anthropic_provider(gateway, mock):
+    gw = gateway(cfg(mock))
+    for path, body in (
+            ("/v1beta/models/claude-mock:countTokens", gemini_count_request()),
+            # the google-genai SDK's path, and the generateContentRequest form
+            ("/v1/models/claude-mock:countTokens",
+             {"generateContentRequest": dict(gemini_count_request(), model="models/claude-mock")})):
+        r = gw.request("POST", path, json.dumps(body).encode(), GEM_HEADERS)
+        assert r.status == 200, (path, r)
+        assert r.json() == {"totalTokens": COUNT_WORDS}, (path, r)
+        assert r.header("x-moongate-token-estimate") is None
+        last = mock.last()
+        assert last["path"] == "/v1/messages/count_tokens"
+        assert last["headers"]["x-api-key"] == "ant-key"
+        sent = json.loads(last["body"])
+        # only what count_tokens accepts: no max_tokens, sampling fields or stream
+        assert sent == {"model": "claude-mock", "system": COUNT_SYSTEM,
+                        "messages": [{"role": "user", "content": [{"type": "text", "text": COUNT_TEXT}]}]}, sent
+        line = gw.access_for(r.header("x-request-id"))
+        assert line["route"] == "count_tokens" and line["provider"] == "ant", line
+        assert line["prompt_tokens"] is None, line
+
+
+def test_an_openai_kind_provider_still_gets_the_labelled_estimate(gateway, mock):
+    gw = gateway(cfg(mock))
+    before = mock.stats()["requests"]
+    r = gw.request("POST", "/v1/messages/count_tokens", json.dumps(anthropic_count_body("mock-small")).encode(),
+                   ANT_HEADERS)
+    assert r.status == 200, r
+    # the tool's name and description are text too
+    text = len(COUNT_TEXT) + len(COUNT_SYSTEM) + len("get_weather") + len("Weather for a city")
+    assert r.json() == {"input_tokens": -(-text // 4)}, r
+    assert r.header("x-moongate-token-estimate") == "bytes/4"
+    r = gw.request("POST", "/v1beta/models/mock-small:countTokens",
+                   json.dumps({"contents": [{"role": "user", "parts": [{"text": COUNT_TEXT}]}]}).encode(), GEM_HEADERS)
+    assert r.status == 200 and r.json() == {"totalTokens": -(-len(COUNT_TEXT) // 4)}, r
+    assert r.header("x-moongate-token-estimate") == "bytes/4"
+    assert mock.stats()["requests"] == before, "an estimate never reaches the provider"
+
+
+def test_upstream_errors_on_a_translated_count_come_in_the_client_dialect(gateway, mock):
+    bad_gem = dict(provider(root(mock, status=404), models=["gemini-gone"], api_key="gem-key", retries=0),
+                   kind="gemini")
+    bad_ant = dict(provider(root(mock, status=400), models=["claude-bad"], api_key="ant-key", retries=0),
+                   kind="anthropic")
+    gw = gateway(cfg(mock, bad_gem=bad_gem, bad_ant=bad_ant))
+    r = gw.request("POST", "/v1/messages/count_tokens", json.dumps(anthropic_count_body("gemini-gone")).encode(),
+                   ANT_HEADERS)
+    assert r.status == 404, r
+    e = r.json()
+    assert e["type"] == "error" and e["error"]["type"] == "not_found_error", e
+    assert "mock fault: status 404" in e["error"]["message"], e
+    r = gw.request("POST", "/v1beta/models/claude-bad:countTokens", json.dumps(gemini_count_request()).encode(),
+                   GEM_HEADERS)
+    assert r.status == 400, r
+    e = r.json()["error"]
+    assert e["code"] == 400 and e["status"] == "INVALID_ARGUMENT" and "mock fault: status 400" in e["message"], e
+
+
+def test_a_translated_count_is_retried_like_any_request(gateway, mock, faults):
+    flaky = dict(provider(faults(status=503, fail_first=1)[:-len("/v1")], models=["gemini-flaky"],
+                          api_key="gem-key", retries=1, backoff={"base": 0.01, "cap": 0.02}), kind="gemini")
+    gw = gateway(cfg(mock, flaky=flaky))
+    r = gw.request("POST", "/v1/messages/count_tokens", json.dumps(anthropic_count_body("gemini-flaky")).encode(),
+                   ANT_HEADERS)
+    assert r.status == 200 and r.json() == {"input_tokens": COUNT_WORDS}, r
+    line = gw.access_for(r.header("x-request-id"))
+    assert line["attempts"] == 2, line

@@ -137,7 +137,8 @@ def test_anthropic_count_tokens(mock):
     body = {"model": "claude-mock", "messages": [{"role": "user", "content": "hello there"}]}
     sent = json.dumps(body).encode()
     r = http_request(mock.port, "POST", "/v1/messages/count_tokens", sent, ANT_HEADERS)
-    assert r.status == 200 and r.json() == {"input_tokens": len(sent) // 4}, r
+    # count_tokens counts words (not bytes / 4): "hello there"
+    assert r.status == 200 and r.json() == {"input_tokens": 2}, r
 
 
 def test_anthropic_stream_events(mock):
@@ -272,7 +273,8 @@ def test_gemini_errors_and_count_tokens(mock):
                                      GEM_HEADERS), 404, "NOT_FOUND")
     sent = json.dumps(gem_body()).encode()
     r = http_request(mock.port, "POST", "/v1beta/models/g:countTokens", sent, GEM_HEADERS)
-    assert r.status == 200 and r.json() == {"totalTokens": len(sent) // 4}, r
+    # countTokens counts words (not bytes / 4): "Say hello"
+    assert r.status == 200 and r.json() == {"totalTokens": 2}, r
 
 
 def test_gemini_stream_sse(mock):

@@ -2,7 +2,8 @@
 
 tests/sdk/sdk_check.mjs runs every check once against one gateway (module-scoped
 fixture) and prints `ok - name` / `not ok - name: reason`; each check is one
-test here. Skipped (not failed) when node is missing or the SDK cannot be
+test here. The last checks use the SDK's AzureOpenAI client (endpoint = the
+gateway's root) against the Azure-style route. Skipped (not failed) when node is missing or the SDK cannot be
 installed (npm registry unreachable).
 """
 import os
@@ -34,6 +35,8 @@ CHECKS = [
     "models list",
     "unknown model raises NotFoundError",
     "mid-stream upstream reset raises",
+    "azure client chat non-stream",
+    "azure client chat stream (deployment wins over the body's model)",
 ]
 
 # npm install and a whole node run can outlast the harness's default 60 s watchdog.

@@ -1,7 +1,9 @@
 """The official `@anthropic-ai/sdk` and `@google/genai` npm SDKs, unchanged, against the gateway:
 only the base URL differs, and the models they ask for are served by providers of ANOTHER
 dialect (Anthropic SDK -> openai-kind and gemini-kind providers; Gemini SDK -> openai-kind and
-anthropic-kind providers), plus a same-dialect passthrough each.
+anthropic-kind providers), plus a same-dialect passthrough each. Token counts are exact (the mock's
+word count) where the provider has a count endpoint, the gateway's labelled bytes/4 estimate on the
+openai-kind provider.
 
 tests/sdk/anthropic_check.mjs and tests/sdk/genai_check.mjs each run every check once against
 one gateway (module-scoped fixture) and print `ok - name` / `not ok - name: reason`; each check

@@ -29,10 +29,12 @@ if (!baseURL) {
 // The SDK sends it as `Authorization: Bearer`, with its own anthropic-version.
 const client = new Anthropic({ baseURL, apiKey: "unused" });
 
+// exact: the provider counts tokens (its own count endpoint, translated for the gemini one); an
+// openai-kind provider has none, so the gateway answers with its labelled bytes/4 estimate.
 const TARGETS = [
-  { label: "openai provider", model: "mock-small" },
-  { label: "gemini provider", model: "gemini-mock" },
-  { label: "anthropic passthrough", model: "claude-mock" },
+  { label: "openai provider", model: "mock-small", exact: false },
+  { label: "gemini provider", model: "gemini-mock", exact: true },
+  { label: "anthropic passthrough", model: "claude-mock", exact: true },
 ];
 const text = (model) => `Hello from the mock provider, model ${model}.`;
 const messages = [{ role: "user", content: "Say hello" }];
@@ -43,10 +45,15 @@ const TOOLS = [{
   input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
 }];
 const MAX_TOKENS = 256;
+// The mock counts words (5 here), never bytes / 4 like the gateway's estimate (29 bytes: 8), so
+// the number tells which of the two answered.
+const COUNT_TEXT = "Count these five words please";
+const COUNT_WORDS = 5;
+const COUNT_ESTIMATE = Math.ceil(COUNT_TEXT.length / 4);
 
 const show = (v) => JSON.stringify(v);
 
-for (const { label, model } of TARGETS) {
+for (const { label, model, exact } of TARGETS) {
   const TEXT = text(model);
 
   check(`text (${label})`, async () => {
@@ -118,8 +125,17 @@ for (const { label, model } of TARGETS) {
   });
 
   check(`count tokens (${label})`, async () => {
-    const r = await client.messages.countTokens({ model, messages });
-    assert.ok(Number.isInteger(r.input_tokens) && r.input_tokens > 0, `reply ${show(r)}`);
+    const { data: r, response } = await client.messages
+      .countTokens({ model, messages: [{ role: "user", content: COUNT_TEXT }] })
+      .withResponse();
+    const estimate = response.headers.get("x-moongate-token-estimate");
+    if (exact) {
+      assert.equal(r.input_tokens, COUNT_WORDS, `reply ${show(r)} (the provider's count)`);
+      assert.equal(estimate, null, "an exact count is not labelled as an estimate");
+    } else {
+      assert.equal(r.input_tokens, COUNT_ESTIMATE, `reply ${show(r)} (the gateway's estimate)`);
+      assert.equal(estimate, "bytes/4");
+    }
   });
 }
 

@@ -31,14 +31,21 @@ const VERSION = JSON.parse(readFileSync(new URL("./node_modules/@google/genai/pa
 // The only change from a stock client: the base URL (and a key the gateway ignores).
 const ai = new GoogleGenAI({ apiKey: "unused", httpOptions: { baseUrl } });
 
+// exact: the provider counts tokens (its own count endpoint, translated for the anthropic one); an
+// openai-kind provider has none, so the gateway answers with its labelled bytes/4 estimate.
 const TARGETS = [
-  { label: "openai provider", model: "mock-small" },
-  { label: "anthropic provider", model: "claude-mock" },
-  { label: "gemini passthrough", model: "gemini-mock" },
+  { label: "openai provider", model: "mock-small", exact: false },
+  { label: "anthropic provider", model: "claude-mock", exact: true },
+  { label: "gemini passthrough", model: "gemini-mock", exact: true },
 ];
 const text = (model) => `Hello from the mock provider, model ${model}.`;
 const contents = "Say hello";
 const toolContents = "What is the weather in Paris?";
+// The mock counts words (5 here), never bytes / 4 like the gateway's estimate (29 bytes: 8), so
+// the number tells which of the two answered.
+const COUNT_TEXT = "Count these five words please";
+const COUNT_WORDS = 5;
+const COUNT_ESTIMATE = Math.ceil(COUNT_TEXT.length / 4);
 // The usual SDK way (Type enum, OpenAPI-style schema) ...
 const TOOLS = [{
   functionDeclarations: [{
@@ -58,7 +65,7 @@ const TOOLS_JSON_SCHEMA = [{
 
 const show = (v) => JSON.stringify(v);
 
-for (const { label, model } of TARGETS) {
+for (const { label, model, exact } of TARGETS) {
   const TEXT = text(model);
 
   check(`text (${label})`, async () => {
@@ -116,8 +123,15 @@ for (const { label, model } of TARGETS) {
   });
 
   check(`count tokens (${label})`, async () => {
-    const r = await ai.models.countTokens({ model, contents });
-    assert.ok(Number.isInteger(r.totalTokens) && r.totalTokens > 0, `reply ${show(r)}`);
+    const r = await ai.models.countTokens({ model, contents: COUNT_TEXT });
+    const estimate = r.sdkHttpResponse?.headers?.["x-moongate-token-estimate"];
+    if (exact) {
+      assert.equal(r.totalTokens, COUNT_WORDS, `reply ${show(r)} (the provider's count)`);
+      assert.equal(estimate, undefined, "an exact count is not labelled as an estimate");
+    } else {
+      assert.equal(r.totalTokens, COUNT_ESTIMATE, `reply ${show(r)} (the gateway's estimate)`);
+      assert.equal(estimate, "bytes/4");
+    }
   });
 }
 

@@ -9,11 +9,14 @@
 // and mock-embed) and a second provider on the mock with the fault spec
 // reset_after=3 offering model mock-reset (see tests/integration/test_sdk.py).
 //
+// The last checks use the SDK's AzureOpenAI client against the gateway's
+// Azure-style route (/openai/deployments/{model}/...), endpoint = the gateway root.
+//
 // Prints one TAP-like line per check, `ok - name` or `not ok - name: reason`,
 // and exits 1 if any check failed (2 on a usage error).
 import { check, run } from "./harness.mjs";
 import assert from "node:assert/strict";
-import OpenAI, { APIError, NotFoundError } from "openai";
+import OpenAI, { APIError, AzureOpenAI, NotFoundError } from "openai";
 import { VERSION } from "openai/version";
 
 const baseURL = process.argv[2] || process.env.MOONGATE_BASE_URL || process.env.OPENAI_BASE_URL;
@@ -192,6 +195,39 @@ check("mid-stream upstream reset raises", async () => {
   assert.ok(err instanceof APIError, `threw ${err?.constructor?.name}: ${err?.message}`);
   assert.equal(err.error?.type, "upstream_error", `error ${JSON.stringify(err.error)}`);
   assert.equal(err.code, "upstream_reset", `error ${JSON.stringify(err.error)}`);
+});
+
+// The SDK's AzureOpenAI client against the gateway's Azure-style route: only
+// the endpoint differs (the gateway's root; the SDK adds /openai), requests go
+// to /openai/deployments/{model}/chat/completions?api-version=... with the key
+// in `api-key`.
+const endpoint = baseURL.replace(/\/v1\/?$/, "");
+const azureOpts = { endpoint, apiKey: "azure-client-key", apiVersion: "2024-10-21" };
+
+check("azure client chat non-stream", async () => {
+  const azure = new AzureOpenAI(azureOpts);
+  // the SDK puts the model into the path unencoded: "mock/mock-small" arrives as two segments
+  for (const model of [MODEL, `mock/${MODEL}`]) {
+    const r = await azure.chat.completions.create({ model, messages });
+    assert.equal(r.object, "chat.completion");
+    assert.equal(r.choices[0].message.content, TEXT);
+    assert.equal(r.choices[0].finish_reason, "stop");
+    assert.ok(r._request_id, "no x-request-id seen by the SDK");
+  }
+});
+
+check("azure client chat stream (deployment wins over the body's model)", async () => {
+  const azure = new AzureOpenAI({ ...azureOpts, deployment: MODEL });
+  const stream = await azure.chat.completions.create({ model: "no-such-model-xyz", messages, stream: true });
+  let text = "", finish = null;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, "chat.completion.chunk");
+    const c = chunk.choices[0];
+    if (c?.delta?.content) text += c.delta.content;
+    if (c?.finish_reason) finish = c.finish_reason;
+  }
+  assert.equal(text, TEXT);
+  assert.equal(finish, "stop");
 });
 
 await run(`openai ${VERSION}`);

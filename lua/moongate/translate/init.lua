@@ -17,6 +17,11 @@
 --   s.usage                        -- {input = n, output = n} once known
 --   translate.error_body(dialect, status, type, code, message) -> JSON text
 --
+-- Token counts (opts.count = true, Anthropic <-> Gemini only, see count.lua):
+-- tr:request turns the client's count body into the provider's count body and
+-- s:body maps the provider's count reply (errors as for any body); usage stays
+-- nil (a count consumes no tokens).
+--
 -- opts: model (the upstream model id), client_model (the model the client
 -- named; Gemini clients name it in the URL), stream (Gemini clients: from the
 -- URL), include_usage (OpenAI clients: else read from the request),
@@ -30,6 +35,7 @@ local C = require("moongate.translate.common")
 local E = require("moongate.translate.errors")
 local OA = require("moongate.translate.openai_anthropic")
 local OG = require("moongate.translate.openai_gemini")
+local CT = require("moongate.translate.count")
 
 local type, setmetatable, tostring = type, setmetatable, tostring
 local concat = table.concat
@@ -62,6 +68,10 @@ local PAIR = {
 translate.error_body = E.body
 --- translate.error_type(dialect, status) -> the dialect's error type for a status
 translate.error_type = E.type_for
+--- translate.counts(client, upstream) -> true when a token count from `client`
+-- can be answered exactly by a provider of dialect `upstream` (its own count
+-- endpoint, reached through translation).
+translate.counts = CT.supported
 
 local TR = {}
 TR.__index = TR
@@ -71,6 +81,9 @@ function translate.new(client, upstream, opts)
   if not translate.DIALECTS[client] then error("translate.new: unknown client dialect '" .. tostring(client) .. "'", 2) end
   if not translate.DIALECTS[upstream] then error("translate.new: unknown upstream dialect '" .. tostring(upstream) .. "'", 2) end
   opts = opts or {}
+  if opts.count and client ~= upstream and not CT.supported(client, upstream) then
+    error("translate.new: no token counting from " .. client .. " to " .. upstream, 2)
+  end
   local ctx = {}
   for k, v in pairs(opts) do ctx[k] = v end
   ctx.include_usage_opt = opts.include_usage
@@ -81,6 +94,7 @@ end
 function TR:request(raw)
   local ctx = self.ctx
   if self.client == self.upstream then return raw end
+  if ctx.count then return CT.request(self.client, self.upstream, raw, ctx) end
   local body, err = raw, nil
   if self.client ~= "openai" then
     body, err = PAIR[self.client].request_to_openai(body, ctx)
@@ -113,6 +127,14 @@ function TR:body(status, ct, body)
   end
   local ctx = self.ctx
   local pivot, err = body, nil
+  if ctx.count then
+    pivot, err = CT.response(self.client, self.upstream, body)
+    if not pivot then
+      return 502, "application/json", E.body(self.client, 502, "upstream_error", "upstream_error",
+        "could not translate the upstream token count: " .. tostring(err))
+    end
+    return status, "application/json", pivot
+  end
   if self.upstream ~= "openai" then
     ctx.usage = nil
     pivot, err = PAIR[self.upstream].response_to_openai(body, ctx)

@@ -25,7 +25,7 @@
 local C = require("moongate.translate.common")
 
 local type, ipairs, tostring, setmetatable = type, ipairs, tostring, setmetatable
-local concat, sub = table.concat, string.sub
+local concat, sub, find, byte = table.concat, string.sub, string.find, string.byte
 local encode, obj, null = C.encode, C.obj, C.null
 
 local S = {}
@@ -276,9 +276,68 @@ function O2A:open_tool(out, j)
   end
 end
 
+-- Whether a tool call's arguments so far decode to a JSON object or array,
+-- exactly what `type(C.decode(concat(T.acc))) == "table"` says, kept up to
+-- date one fragment at a time: a call waiting behind another one must not
+-- cost a re-parse of everything received on every chunk (quadratic on large
+-- interleaved arguments). scan() follows strings and brackets over each new
+-- fragment once; complete() decodes once, when the top-level value has closed.
+-- This agrees with cjson because cjson stops reading at a NUL byte (so a NUL
+-- before the close means never, one after it changes nothing), accepts only
+-- blanks after the value, and a text that fails with its top-level value
+-- closed fails whatever is appended.
+-- T.scan: "lead" (blanks so far), "in" (inside the value; T.depth, T.str,
+-- T.esc), "after" (closed; blanks since), "stop" (closed, then a NUL: nothing
+-- more is read), "dead" (can never decode to a table).
+local function scan(T, frag)
+  local st = T.scan
+  if st == "dead" or st == "stop" then return end
+  local i, n = 1, #frag
+  local depth, str = T.depth, T.str
+  if T.esc and n > 0 then -- the previous fragment ended inside an escape
+    T.esc = false
+    if byte(frag, 1) == 0 then T.scan = "dead" return end
+    i = 2
+  end
+  while i <= n do
+    if st == "lead" or st == "after" then
+      local k = find(frag, "[^ \t\r\n]", i)
+      if not k then break end
+      local b = byte(frag, k)
+      if st == "lead" and (b == 123 or b == 91) then st, depth, i = "in", 1, k + 1
+      elseif st == "after" and b == 0 then st = "stop" break
+      else st = "dead" break end
+    elseif str then
+      local k = find(frag, '["\\%z]', i)
+      if not k then break end
+      local b = byte(frag, k)
+      if b == 34 then str, i = false, k + 1
+      elseif b == 0 then st = "dead" break
+      elseif k == n then T.esc = true break
+      elseif byte(frag, k + 1) == 0 then st = "dead" break
+      else i = k + 2 end
+    else
+      local k = find(frag, '["{}%[%]%z]', i)
+      if not k then break end
+      local b = byte(frag, k)
+      if b == 34 then str = true
+      elseif b == 123 or b == 91 then depth = depth + 1
+      elseif b == 0 then st = "dead" break
+      else
+        depth = depth - 1
+        if depth == 0 then st = "after" end
+      end
+      i = k + 1
+    end
+  end
+  T.scan, T.depth, T.str = st, depth, str
+end
+
 local function complete(T)
-  local v = C.decode(concat(T.acc))
-  return type(v) == "table"
+  local st = T.scan
+  if st ~= "after" and st ~= "stop" then return false end
+  if T.ok == nil then T.ok = type(C.decode(concat(T.acc))) == "table" end
+  return T.ok
 end
 
 -- Anthropic blocks are sequential: a later tool call is buffered until the
@@ -301,7 +360,7 @@ function O2A:tool(out, tc)
   local f = type(tc["function"]) == "table" and tc["function"] or {}
   local T = self.tools[j]
   if not T then
-    T = { acc = {}, buf = {} }
+    T = { acc = {}, buf = {}, scan = "lead", depth = 0, str = false, esc = false }
     self.tools[j] = T
     self.queue[#self.queue + 1] = j
   end
@@ -312,6 +371,7 @@ function O2A:tool(out, tc)
   local frag = f.arguments
   if type(frag) == "string" and frag ~= "" then
     T.acc[#T.acc + 1] = frag
+    scan(T, frag)
     if self.live == j then self:json_delta(out, T.block, frag)
     elseif not T.closed then T.buf[#T.buf + 1] = frag end
   end
