@@ -304,6 +304,7 @@ int sse_feed(sse_decoder_t *d, const char *buf, size_t len,
                 d->skip_lf = 1;
             }
         }
+        d->off = (size_t)(p - buf);
         if (d->line_len) {
             /* The line began in an earlier slice: complete it in the buffer. */
             if (over_cap(&f, d->line_len + n))

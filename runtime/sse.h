@@ -43,6 +43,10 @@ typedef struct sse_decoder {
     long   reconnect_ms;         /* last valid retry: value, -1 if none; persists
                                     across events like the spec's reconnection time */
     int    error;                /* SSE_TOO_LARGE / SSE_NOMEM once failed, else 0 */
+    size_t off;                  /* during a callback: bytes of the slice given to
+                                    sse_feed consumed so far, up to and including the
+                                    terminator of the line being processed (so a relay
+                                    can pass each event's own bytes on untouched) */
 } sse_decoder_t;
 
 enum {

@@ -187,6 +187,40 @@ static void up_on_headers_end(void *arg)
 /* sse: one complete upstream event. Serialises it into s->out unless it must
  * be hidden; returns non-zero to stop decoding (an error event before commit
  * makes the attempt fail so it can be retried). */
+/* Passthrough SSE relays the upstream's own bytes, not a re-serialisation:
+ * line ends, comments, id:/retry: fields and spacing reach the client as
+ * the provider sent them. An event's bytes run from where the previous one
+ * (or a comment relayed on its own) ended to the decoder's position now:
+ * the part read earlier waits in s->body, the rest is in the current read.
+ * keep = 0 drops them (the usage chunk the client did not ask for). */
+static void raw_take(stream_t *s, int keep)
+{
+    size_t end = s->sse.off;
+    if (keep) {
+        evbuffer_add_buffer(s->out, s->body);
+        evbuffer_add(s->out, s->slice + s->slice_off, end - s->slice_off);
+    } else {
+        evbuffer_drain(s->body, evbuffer_get_length(s->body));
+    }
+    s->slice_off = end;
+}
+
+/* sse decoder (from sse_feed in up_on_body): a comment line. Between events
+ * of a passthrough stream it is relayed at once, so keep-alive comments
+ * (OpenRouter's ": OPENROUTER PROCESSING") keep the client's connection
+ * busy; before anything was committed it is held like a role chunk, so an
+ * error right after it can still be retried. Inside an event it goes out
+ * with the event. Translated streams drop comments. */
+static int on_sse_comment(const char *text, size_t len, void *arg)
+{
+    stream_t *s = arg;
+    (void)text; (void)len;
+    if (s->tr_ref != LUA_NOREF || s->sse.has_data || s->sse.event_len) return 0;
+    raw_take(s, 1);
+    if (!s->committed) s->held = 1;
+    return 0;
+}
+
 static int on_sse_event(const sse_event_t *ev, void *arg)
 {
     stream_t *s = arg;
@@ -210,31 +244,18 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
      * (not committing) until the next event keeps an error that comes right
      * after it retryable; it carries no token, so time to first token is
      * unchanged. */
-    int hold = !s->committed && !s->held && evbuffer_get_length(s->out) == 0 &&
+    int hold = !s->committed && (s->held || evbuffer_get_length(s->out) == 0) &&
                memmem(d, n, "\"role\"", 6) && !memmem(d, n, "\"tool_calls\"", 12) &&
                (memmem(d, n, "\"content\":\"\"", 12) || memmem(d, n, "\"content\":null", 14));
     if ((memmem(d, n, "\"usage\"", 7) || (s->dialect == DIALECT_GEMINI && memmem(d, n, "\"usageMetadata\"", 15))) &&
         usage_scan(s, d, n) && s->hide_usage &&
-        (memmem(d, n, "\"choices\":[]", 12) || memmem(d, n, "\"choices\": []", 13)))
+        (memmem(d, n, "\"choices\":[]", 12) || memmem(d, n, "\"choices\": []", 13) ||
+         memmem(d, n, "\"choices\":null", 14))) {   /* vLLM's usage chunk says null */
+        raw_take(s, 0);
         return 0;   /* the usage chunk the client did not ask for */
-    if (ev->event_len) {
-        evbuffer_add(s->out, "event: ", 7);
-        evbuffer_add(s->out, ev->event, ev->event_len);
-        evbuffer_add(s->out, "\n", 1);
     }
-    /* one data: line per line of data */
-    const char *p = d, *end = d + n;
-    for (;;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        evbuffer_add(s->out, "data: ", 6);
-        evbuffer_add(s->out, p, nl ? (size_t)(nl - p) : (size_t)(end - p));
-        evbuffer_add(s->out, "\n", 1);
-        if (!nl) break;
-        p = nl + 1;
-    }
-    evbuffer_add(s->out, "\n", 1);
-    if (hold) s->held = 1;
-    else s->held = 0;
+    raw_take(s, 1);
+    s->held = hold;
     return 0;
 }
 
@@ -255,9 +276,14 @@ static size_t up_on_body(void *arg, const char *p, size_t len)
             s->paused = 1;
             return UC_PAUSE;
         }
-        int rc = sse_feed(&s->sse, p, len, on_sse_event, NULL, s);
+        s->slice = p;
+        s->slice_off = 0;
+        int rc = sse_feed(&s->sse, p, len, on_sse_event, on_sse_comment, s);
         if (rc == SSE_TOO_LARGE || rc == SSE_NOMEM) { s->fail = FAIL_PROTOCOL; return 0; }
         if (rc == SSE_STOPPED) return 0;
+        /* the start of an event not complete yet (passthrough: see raw_take) */
+        if (s->tr_ref == LUA_NOREF && s->slice_off < len) evbuffer_add(s->body, p + s->slice_off, len - s->slice_off);
+        s->slice = NULL;
         if (evbuffer_get_length(s->out) && !s->held) {
             reply_commit(s);
             http_reply_chunk_buf(s->req, s->out);
@@ -440,6 +466,7 @@ static void attempt_ended(stream_t *s, int ok, int kind_hint)
     switch (s->mode) {
     case MODE_SSE:
         if (s->tr_ref != LUA_NOREF) xlate_finish(s);
+        else evbuffer_add_buffer(s->out, s->body);   /* bytes after the last event, as sent */
         if (!s->committed) reply_commit(s);
         if (evbuffer_get_length(s->out)) http_reply_chunk_buf(s->req, s->out);   /* a held role chunk */
         http_reply_end(s->req);

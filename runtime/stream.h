@@ -59,7 +59,10 @@ typedef struct stream {
     char ra[48], ra_ms[24];      /* Retry-After, retry-after-ms of the last response */
     struct evbuffer *up_hdrs;    /* upstream headers to forward, "Name: value\r\n" */
     struct evbuffer *out;        /* events decoded from one upstream read */
-    struct evbuffer *body;       /* MODE_BUFFER */
+    struct evbuffer *body;       /* MODE_BUFFER; in a passthrough MODE_SSE: the bytes of an
+                                    event begun in an earlier upstream read (see raw_take) */
+    const char *slice;           /* passthrough MODE_SSE, during sse_feed: the read being */
+    size_t slice_off;            /* fed, and how much of it was already taken */
     sse_decoder_t sse;
     int sse_ready;
 

@@ -61,6 +61,10 @@ function E.status_for(etype, code)
   if s:find("authentication", 1, true) then return 401 end
   if s:find("permission", 1, true) then return 403 end
   if s:find("not_found", 1, true) then return 404 end
+  -- The gateway's own verdicts on the upstream (type "upstream_error", codes
+  -- upstream_reset / upstream_error; upstream_timeout matched above): a bad
+  -- gateway, as O2G:error and O2G:finish say when no pivot is in between.
+  if s:find("upstream_", 1, true) then return 502 end
   return 500
 end
 
