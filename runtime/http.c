@@ -124,6 +124,7 @@ struct http_conn {
     size_t hscan;                  /* offset of the first line not scanned yet */
     size_t rl_end;                 /* offset past the request line, 0 until seen */
     int hcount;
+    int head_taken;                /* the head left the input (conn_head_complete) */
     http_header_t *hdrs;
     int hdr_cap;
     /* body */
@@ -206,7 +207,7 @@ static char *put_uint(char *p, size_t v)
     return p;
 }
 
-static const char *error_code(int status)
+const char *http_error_code(int status)
 {
     switch (status) {
     case 408: return "request_timeout";
@@ -220,9 +221,10 @@ static const char *error_code(int status)
 }
 
 /* The default error formatter: the OpenAI envelope. */
-static const char *default_error_fmt(int status, const char *message, struct evbuffer *out, void *arg)
+static const char *default_error_fmt(int status, const char *message, const char *path,
+                                     struct evbuffer *out, void *arg)
 {
-    (void)arg;
+    (void)arg; (void)path;
     evbuffer_add(out, "{\"error\":{\"message\":\"", 21);
     for (const unsigned char *m = (const unsigned char *)message; *m; m++) {
         if (*m == '"' || *m == '\\') { char e[2] = { '\\', (char)*m }; evbuffer_add(out, e, 2); }
@@ -230,7 +232,7 @@ static const char *default_error_fmt(int status, const char *message, struct evb
         else evbuffer_add(out, m, 1);
     }
     evbuffer_add_printf(out, "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"%s\"}}",
-                        error_code(status));
+                        http_error_code(status));
     return "application/json";
 }
 
@@ -291,6 +293,7 @@ static void conn_reset_request(http_conn_t *c)
 static void conn_begin_request(http_conn_t *c)
 {
     c->state = ST_HEAD;
+    c->head_taken = 0;
     c->hscan = c->rl_end = 0;
     c->hcount = 0;
     event_add(c->timer, c->srv->tv_header);
@@ -429,15 +432,37 @@ static int put_head(http_conn_t *c, int status, const char *ctype, const char *e
     return evbuffer_commit_space(out, &v, 1);
 }
 
+/* The path of the request an error is about, for the error formatter: the
+ * parsed one once the head was complete, else read off the start of the
+ * request line still in the input (up to HTTP_ERR_PATH_MAX bytes of it). */
+#define HTTP_ERR_PATH_MAX 512
+static const char *error_path(http_conn_t *c, char *buf, size_t cap)
+{
+    if (c->req.path) return c->req.path;       /* reset to NULL for every request */
+    if (c->head_taken) return NULL;             /* the input holds body bytes now */
+    size_t n = evbuffer_get_length(c->in);
+    if (n > cap - 1) n = cap - 1;
+    if (n == 0 || evbuffer_copyout(c->in, buf, n) <= 0) return NULL;
+    buf[n] = 0;
+    char *t = memchr(buf, ' ', n);
+    if (!t) return NULL;
+    t++;
+    size_t k = strcspn(t, " ?\r\n");
+    t[k] = 0;
+    return t;
+}
+
 static int conn_error(http_conn_t *c, int status, const char *msg)
 {
     http_server_t *s = c->srv;
     struct evbuffer *in = c->in;
     struct evbuffer *body = evbuffer_new();
-    evbuffer_drain(in, evbuffer_get_length(in));
+    char pbuf[HTTP_ERR_PATH_MAX];
+    const char *path = error_path(c, pbuf, sizeof pbuf);
     event_del(c->timer);
-    if (!body) { conn_close(c); return -1; }
-    const char *ct = s->err_fmt(status, msg, body, s->err_arg);
+    if (!body) { evbuffer_drain(in, evbuffer_get_length(in)); conn_close(c); return -1; }
+    const char *ct = s->err_fmt(status, msg, path, body, s->err_arg);
+    evbuffer_drain(in, evbuffer_get_length(in));
     c->keep_alive = 0;
     if (put_head(c, status, ct, NULL, FR_LENGTH, evbuffer_get_length(body)) < 0) {
         evbuffer_free(body);
@@ -713,6 +738,7 @@ static int conn_head_complete(http_conn_t *c, struct evbuffer *in, size_t hlen)
     }
     char *h = c->hbuf;
     evbuffer_remove(in, h, hlen);
+    c->head_taken = 1;
     h[hlen] = 0;
     if (memchr(h, 0, hlen)) return conn_error(c, 400, "NUL byte in request head");
 

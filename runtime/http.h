@@ -61,10 +61,13 @@ struct http_req {
  * http_reply_end or http_reply_abort) unless on_close fired first. */
 typedef void (*http_handler_fn)(http_req_t *req, void *arg);
 
-/* Formats an error produced by the server itself (400, 408, 413, 414, 431).
- * Writes a JSON body into out, returns its content type. Default: OpenAI
- * envelope {"error":{"message","type","param","code"}}. */
-typedef const char *(*http_error_fmt_fn)(int status, const char *message,
+/* Formats an error produced by the server itself (400, 408, 413, 414, 431,
+ * 501), called by http.c from the connection's callbacks. path is the
+ * request's path as far as it was read (NUL-terminated; may be cut short, a
+ * guess from a malformed line, or NULL when nothing was read); it must not be
+ * kept. Writes a JSON body into out, returns its content type (a static
+ * string). Default: OpenAI envelope {"error":{"message","type","param","code"}}. */
+typedef const char *(*http_error_fmt_fn)(int status, const char *message, const char *path,
                                          struct evbuffer *out, void *arg);
 
 /* Fills lim with the defaults (8 KiB request line, 32 KiB of headers, 100
@@ -74,6 +77,9 @@ void http_limits_default(http_limits_t *lim);
 
 http_server_t *http_server_new(struct event_base *base, const http_limits_t *lim,
                                http_handler_fn handler, void *arg);
+/* The OpenAI-style `code` string of a server error status ("request_timeout",
+ * "request_too_large", "request_line_too_long", "headers_too_large"...). */
+const char *http_error_code(int status);
 void http_server_set_error_fmt(http_server_t *s, http_error_fmt_fn fmt, void *arg);
 /* Starts accepting on an already bound+listening non-blocking fd (the caller
  * sets SO_REUSEPORT). Takes ownership of fd. */

@@ -7,6 +7,7 @@
  * On SIGTERM/SIGINT every worker stops accepting and exits once its streams
  * are done, or when drain_timeout runs out. Workers own everything else. */
 #include "worker.h"
+#include "stream.h"
 #include "evmem.h"
 #include "log.h"
 
@@ -186,6 +187,7 @@ static int worker_init(worker_t *w, int index, policy_vm_t *vm, char *err, size_
         .idle_timeout_ms = (int)(st->idle_timeout * 1000),
     };
     w->http = http_server_new(w->base, &lim, stream_handle, w);
+    if (w->http) http_server_set_error_fmt(w->http, reply_server_error, NULL);
     w->ucp = uc_pool_new(w->base, NULL, st->upstream_idle_max);
     if (w->ucp) {
         uc_pool_set_stale_retry(w->ucp, 0);   /* every send is a counted attempt */

@@ -68,7 +68,7 @@ void reply_full(stream_t *s, int status, const char *ctype, const char *extra,
 static const char *anthropic_type(int status)
 {
     switch (status) {
-    case 400: case 405: case 422: return "invalid_request_error";
+    case 400: case 405: case 414: case 422: case 431: return "invalid_request_error";
     case 401: return "authentication_error";
     case 403: return "permission_error";
     case 404: return "not_found_error";
@@ -82,7 +82,8 @@ static const char *anthropic_type(int status)
 static const char *gemini_status(int status)
 {
     switch (status) {
-    case 400: case 405: case 413: case 422: return "INVALID_ARGUMENT";
+    case 400: case 405: case 413: case 414: case 422: case 431: return "INVALID_ARGUMENT";
+    case 408: return "DEADLINE_EXCEEDED";
     case 401: return "UNAUTHENTICATED";
     case 403: return "PERMISSION_DENIED";
     case 404: return "NOT_FOUND";
@@ -96,30 +97,61 @@ static const char *gemini_status(int status)
 /* The error body of the client's dialect, with the request id in the
  * message. type/code are OpenAI's names; the other dialects derive theirs
  * from the status, as their APIs do. */
-static size_t error_json(stream_t *s, char *body, size_t cap, int status, const char *type,
-                         const char *code, const char *msg)
+static size_t dialect_error_json(int dialect, const char *id, char *body, size_t cap, int status,
+                                 const char *type, const char *code, const char *msg)
 {
     size_t n;
-    switch (s->dialect) {
+    char rid[48] = "";
+    if (id) snprintf(rid, sizeof rid, " (request id %s)", id);
+    switch (dialect) {
     case DIALECT_ANTHROPIC:
         n = (size_t)snprintf(body, cap, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"",
                              anthropic_type(status));
         log_json_escape(body, &n, cap - 64, msg);
-        n += (size_t)snprintf(body + n, cap - n, " (request id %s)\"}}", s->id);
+        n += (size_t)snprintf(body + n, cap - n, "%s\"}}", rid);
         break;
     case DIALECT_GEMINI:
         n = (size_t)snprintf(body, cap, "{\"error\":{\"code\":%d,\"message\":\"", status);
         log_json_escape(body, &n, cap - 96, msg);
-        n += (size_t)snprintf(body + n, cap - n, " (request id %s)\",\"status\":\"%s\"}}", s->id,
-                              gemini_status(status));
+        n += (size_t)snprintf(body + n, cap - n, "%s\",\"status\":\"%s\"}}", rid, gemini_status(status));
         break;
     default:
         n = (size_t)snprintf(body, cap, "{\"error\":{\"message\":\"");
         log_json_escape(body, &n, cap - 160, msg);
-        n += (size_t)snprintf(body + n, cap - n, " (request id %s)\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
-                              s->id, type, code);
+        n += (size_t)snprintf(body + n, cap - n, "%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
+                              rid, type, code);
     }
     return n < cap ? n : cap - 1;
+}
+
+static size_t error_json(stream_t *s, char *body, size_t cap, int status, const char *type,
+                         const char *code, const char *msg)
+{
+    return dialect_error_json(s->dialect, s->id, body, cap, status, type, code, msg);
+}
+
+int reply_dialect_of_path(const char *path)
+{
+    if (!path) return DIALECT_OPENAI;
+    if (strncmp(path, "/v1/messages", 12) == 0) return DIALECT_ANTHROPIC;
+    if (strstr(path, ":generateContent") || strstr(path, ":streamGenerateContent") || strstr(path, ":countTokens"))
+        return DIALECT_GEMINI;
+    return DIALECT_OPENAI;
+}
+
+/* http.c, for the errors it answers itself (400, 408, 413, 414, 431, 501)
+ * before any stream exists: the envelope of the dialect the path names, so
+ * an Anthropic or Gemini SDK can read why (no request id: none was
+ * assigned yet). */
+const char *reply_server_error(int status, const char *message, const char *path, struct evbuffer *out,
+                               void *arg)
+{
+    (void)arg;
+    char body[1024];
+    size_t n = dialect_error_json(reply_dialect_of_path(path), NULL, body, sizeof body, status,
+                                  "invalid_request_error", http_error_code(status), message);
+    evbuffer_add(out, body, n);
+    return "application/json";
 }
 
 void reply_error(stream_t *s, int status, const char *type, const char *code,

@@ -665,9 +665,7 @@ void stream_handle(http_req_t *req, void *arg)
     s->timer = evtimer_new(w->base, on_timer, s);
     http_req_set_callbacks(req, on_client_close, on_drain, s);
     /* the client's dialect by endpoint, so even a policy failure answers in it */
-    if (strncmp(req->path, "/v1/messages", 12) == 0) s->dialect = DIALECT_ANTHROPIC;
-    else if (strstr(req->path, ":generateContent") || strstr(req->path, ":streamGenerateContent") ||
-             strstr(req->path, ":countTokens")) s->dialect = DIALECT_GEMINI;
+    s->dialect = reply_dialect_of_path(req->path);
 
     lua_State *L = s->vm->L;
     s->core = policy_push_core(s->vm, req, s->id);

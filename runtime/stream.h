@@ -94,6 +94,11 @@ void reply_full(stream_t *s, int status, const char *ctype, const char *extra, c
 void reply_error(stream_t *s, int status, const char *type, const char *code, const char *extra_headers,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void reply_commit(stream_t *s);
+/* The client dialect an endpoint path implies (DIALECT_*); NULL: OpenAI. */
+int  reply_dialect_of_path(const char *path);
+/* http_error_fmt_fn for the server's own errors, in the path's dialect. */
+const char *reply_server_error(int status, const char *message, const char *path, struct evbuffer *out,
+                               void *arg);
 /* After commit: ends the stream with the dialect's error event (SSE) or by
  * closing the connection (other bodies). */
 void reply_end_with_error(stream_t *s, const char *code, const char *what);

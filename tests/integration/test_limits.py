@@ -60,6 +60,46 @@ def test_oversized_chunked_body_is_413(gateway, mock):
     assert status_of(raw) == 413, raw[:300]
 
 
+def body_json(raw):
+    return json.loads(raw.split(b"\r\n\r\n", 1)[1])
+
+
+def test_server_side_limit_errors_speak_the_dialect_of_the_path(gateway, mock):
+    # The errors http.c answers itself, before any policy runs, still come in
+    # the envelope the client's SDK parses: Anthropic's on /v1/messages,
+    # Gemini's on :generateContent, OpenAI's elsewhere.
+    gw = gateway({"providers": {"mock": provider(mock.url())}, "max_body": 2048, "max_headers": 20})
+    big = b'{"x":"' + b"q" * 4000 + b'"}'
+
+    def post(path, extra=b""):
+        return raw_exchange(gw.port, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            + extra + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(big) + big)
+
+    raw = post(b"/v1/messages")
+    assert status_of(raw) == 413, raw[:300]
+    b = body_json(raw)
+    assert b["type"] == "error" and b["error"]["type"] == "request_too_large" and b["error"]["message"], b
+    raw = post(b"/v1beta/models/gemini-2.5-flash:generateContent?key=x")
+    assert status_of(raw) == 413, raw[:300]
+    b = body_json(raw)["error"]
+    assert b["code"] == 413 and b["status"] == "INVALID_ARGUMENT" and b["message"], b
+    raw = post(b"/v1/chat/completions")
+    assert status_of(raw) == 413
+    b = body_json(raw)["error"]
+    assert b["type"] == "invalid_request_error" and b["code"] == "request_too_large", b
+    # too many headers: the head is not complete, the path is read off the request line
+    hdrs = b"".join(b"X-H%d: v\r\n" % i for i in range(50))
+    raw = raw_exchange(gw.port, b"POST /v1/messages/count_tokens HTTP/1.1\r\nHost: x\r\n" + hdrs + b"\r\n")
+    assert status_of(raw) == 431, raw[:300]
+    b = body_json(raw)
+    assert b["type"] == "error" and b["error"]["type"] == "invalid_request_error", b
+    raw = raw_exchange(gw.port, b"POST /v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse HTTP/1.1\r\n"
+                       b"Host: x\r\n" + hdrs + b"\r\n")
+    assert status_of(raw) == 431
+    assert body_json(raw)["error"]["status"] == "INVALID_ARGUMENT"
+    assert gw.chat(chat_body("mock-small")).status == 200
+
+
 def test_body_exactly_at_max_body_is_accepted(gateway, mock):
     limit = 4096
     gw = gateway({"providers": {"mock": provider(mock.url())}, "max_body": limit})
