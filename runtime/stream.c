@@ -270,6 +270,9 @@ static size_t up_on_body(void *arg, const char *p, size_t len)
     if (!s->req) return 0;                      /* client gone: abort */
     switch (s->mode) {
     case MODE_DISCARD:
+        /* a retryable error: keep its start, to quote its message if it is the last */
+        if (evbuffer_get_length(s->body) < DISCARD_KEEP)
+            evbuffer_add(s->body, p, len < DISCARD_KEEP ? len : DISCARD_KEEP);
         return len;
     case MODE_SSE: {
         if (s->committed && http_req_pending_output(s->req) > HTTP_OUT_HIGH_WATER) {
@@ -380,6 +383,39 @@ static void attempt_start(stream_t *s)
 }
 
 /* The client gets the outcome of the last failure when nothing is left to try. */
+/* The error message of a retryable error body kept by MODE_DISCARD: the
+ * first "message" string of the JSON (OpenAI, Anthropic and Gemini all use
+ * that name), unescaped just enough to quote it, cut at the buffer's size.
+ * Control bytes and non-ASCII become '?': it goes into a JSON message and
+ * a log line, both escaped again by their writers. */
+static void keep_upstream_message(stream_t *s)
+{
+    s->up_msg[0] = 0;
+    size_t n = evbuffer_get_length(s->body);
+    if (!n) return;
+    const char *b = (const char *)evbuffer_pullup(s->body, -1);
+    const char *k = memmem(b, n, "\"message\"", 9);
+    if (!k) return;
+    const char *p = k + 9, *end = b + n;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    if (p >= end || *p != ':') return;
+    p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    if (p >= end || *p != '"') return;
+    p++;
+    size_t o = 0;
+    while (p < end && *p != '"' && o < sizeof s->up_msg - 1) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '\\' && p < end) {
+            c = (unsigned char)*p++;
+            c = c == 'n' || c == 't' || c == 'r' ? ' ' : c == 'u' ? '?' : c;
+            if (c == '?') p += (end - p) < 4 ? (end - p) : 4;
+        }
+        s->up_msg[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    s->up_msg[o] = 0;
+}
+
 static void fail_final(stream_t *s)
 {
     const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
@@ -390,7 +426,8 @@ static void fail_final(stream_t *s)
         snprintf(h, sizeof h, "Retry-After: %ld\r\n", secs);
         s->abort = "upstream_rate_limited";
         reply_error(s, 429, "rate_limit_exceeded", "upstream_rate_limited", h,
-                    "all %d attempts were rate limited; last: %s/%s", s->tries_total, a->provider, a->model);
+                    "all %d attempts were rate limited; last: %s/%s%s%s", s->tries_total, a->provider, a->model,
+                    s->up_msg[0] ? "; upstream said: " : "", s->up_msg);
     } else if (s->last_fail == FAIL_TIMEOUT) {
         s->abort = "upstream_timeout";
         reply_error(s, 504, "upstream_error", "upstream_timeout", NULL,
@@ -402,8 +439,9 @@ static void fail_final(stream_t *s)
                           s->last_fail == FAIL_ERROR_EVENT ? "sent an error event" : "failed";
         if (s->last_fail == FAIL_STATUS)
             reply_error(s, 502, "upstream_error", "upstream_unavailable", NULL,
-                        "upstream %s (HTTP %d) after %d attempts; last: %s/%s", why, s->last_status,
-                        s->tries_total, a->provider, a->model);
+                        "upstream %s (HTTP %d) after %d attempts; last: %s/%s%s%s", why, s->last_status,
+                        s->tries_total, a->provider, a->model, s->up_msg[0] ? "; upstream said: " : "",
+                        s->up_msg);
         else
             reply_error(s, 502, "upstream_error", "upstream_unavailable", NULL,
                         "upstream %s after %d attempts; last: %s/%s", why, s->tries_total, a->provider, a->model);
@@ -417,6 +455,8 @@ static void attempt_failed(stream_t *s, int kind)
 {
     s->last_fail = kind;
     s->last_status = s->up_status;
+    if (kind == FAIL_STATUS) keep_upstream_message(s);
+    else s->up_msg[0] = 0;
     int64_t wait = -1;
     if (kind == FAIL_STATUS)
         wait = retry_after_parse_ms(s->ra_ms[0] ? s->ra_ms : NULL, s->ra[0] ? s->ra : NULL, time(NULL));

@@ -19,6 +19,7 @@
  * Content-Length once complete, which also keeps them retryable until then;
  * bigger ones (files, audio) are relayed chunk by chunk as they arrive. */
 #define BUFFER_CAP (4u << 20)
+#define DISCARD_KEEP 2048   /* bytes of a retryable error body kept to quote its message */
 
 enum { MODE_NONE, MODE_DISCARD, MODE_SSE, MODE_BUFFER, MODE_RAW };
 enum { FAIL_NONE, FAIL_STATUS, FAIL_TIMEOUT, FAIL_CONNECT, FAIL_RESET, FAIL_PROTOCOL, FAIL_ERROR_EVENT };
@@ -52,6 +53,8 @@ typedef struct stream {
 
     uc_req_t *ur;                /* the running upstream transfer, NULL between attempts */
     char detail[160];            /* why the last transfer failed, for the log */
+    char up_msg[160];            /* the "message" of the last retryable error body, for the
+                                    final error once every attempt failed (may be "") */
     int up_status, mode, fail, committed, paused;
     int held;                    /* a role-only first event waits in out (see on_sse_event) */
     long long up_clen;

@@ -159,6 +159,8 @@ def test_all_attempts_429_returns_429_with_retry_after(gateway, mock, faults):
     r = gw.chat(chat_body("both"))
     err = assert_openai_error(r, 429)
     assert err["code"] == "upstream_rate_limited"
+    # the last provider's own words are quoted: a quota error is not a rate limit
+    assert err["message"].endswith("; upstream said: mock fault: status 429" + " (request id %s)" % r.header("x-request-id")), err
     ra = r.header("retry-after")
     assert ra is not None, r.header_list
     assert float(ra) >= 0
@@ -172,6 +174,7 @@ def test_all_attempts_500_returns_502(gateway, mock, faults):
     err = assert_openai_error(r, 502)
     assert err["code"] == "upstream_unavailable"
     assert r.header("x-request-id")
+    assert "(HTTP 500) after 2 attempts; last: a/mock-small; upstream said: mock fault: status 500" in err["message"], err
 
 
 def test_upstream_bad_json_does_not_crash_the_gateway(gateway, mock, faults):
