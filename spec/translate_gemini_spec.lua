@@ -244,7 +244,7 @@ describe("Gemini client, OpenAI upstream", function()
     st, _, body = translate.new("openai", "gemini", {}):fresh():body(400, "application/json",
       '{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}')
     assert.are.equal(401, st)
-    assert.are.equal('{"error":{"message":"API key not valid.","type":"UNAUTHENTICATED","param":null,"code":"401"}}', body)
+    assert.are.equal('{"error":{"message":"API key not valid.","type":"authentication_error","param":null,"code":"invalid_api_key"}}', body)
   end)
 end)
 

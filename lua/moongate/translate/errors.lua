@@ -119,7 +119,14 @@ function E.translate(dialect, status, body)
   if etype == "UNAUTHENTICATED" and status == 400 then status = 401 end
   if status == 529 and dialect ~= "anthropic" then status = 503 end
   local out_type = etype
-  if dialect == "openai" and type(etype) ~= "string" then out_type = nil end
+  if dialect == "openai" then
+    -- OpenAI SDKs switch on snake_case types and string codes: a Gemini status
+    -- name (INVALID_ARGUMENT) becomes the type for the HTTP status, and a
+    -- numeric code (Gemini's copy of the status) is dropped.
+    if type(etype) ~= "string" or E.GEMINI_HTTP[etype] then out_type = nil end
+    if type(code) == "number" or (type(code) == "string" and code:match("^%d+$")) then code = nil end
+    if etype == "UNAUTHENTICATED" then code = "invalid_api_key" end
+  end
   if dialect ~= "openai" and type(code) ~= "number" then code = tonumber(code) end
   return status, E.body(dialect, status, out_type, dialect == "openai" and code or nil, msg)
 end
