@@ -4,6 +4,7 @@
  * id), before commit as a status and body, after it as the dialect's error
  * event. Owns nothing: it writes through the stream's request. */
 #include "stream.h"
+#include "fmt.h"
 #include "log.h"
 
 #include <lauxlib.h>
@@ -38,7 +39,10 @@ void reply_headers(stream_t *s, struct evbuffer *h)
         const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
         header_safe(h, "x-moongate-provider", a->provider);
         header_safe(h, "x-moongate-model", a->model);
-        evbuffer_add_printf(h, "x-moongate-attempts: %d\r\n", s->tries_total);
+        char n[48], *e = fmt_udec(n, (unsigned)s->tries_total);
+        evbuffer_add(h, "x-moongate-attempts: ", 21);
+        evbuffer_add(h, n, (size_t)(e - n));
+        evbuffer_add(h, "\r\n", 2);
     }
 }
 
@@ -176,7 +180,7 @@ void reply_commit(stream_t *s)
     reply_headers(s, h);
     const char *ctype = s->up_ctype[0] ? s->up_ctype : NULL;
     if (s->mode == MODE_SSE) {
-        evbuffer_add_printf(h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        evbuffer_add(h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", 48);
         ctype = "text/event-stream; charset=utf-8";
     }
     evbuffer_add_buffer(h, s->up_hdrs);

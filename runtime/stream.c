@@ -31,6 +31,7 @@
  * callbacks after both sides are done; uclient never calls back into a
  * stream after uc_cancel. */
 #include "stream.h"
+#include "fmt.h"
 #include "evmem.h"
 #include "log.h"
 #include "retry.h"
@@ -164,7 +165,7 @@ static void up_on_header(void *arg, const char *p, size_t nlen, const char *v, s
 {
     stream_t *s = arg;
 #define IS(h) (nlen == sizeof(h) - 1 && strncasecmp(p, h, nlen) == 0)
-    if (IS("content-type")) snprintf(s->up_ctype, sizeof s->up_ctype, "%.*s", (int)vlen, v);
+    if (IS("content-type")) fmt_copy(s->up_ctype, sizeof s->up_ctype, v, vlen);
     else if (IS("content-length")) s->up_clen = strtoll(v, NULL, 10);
     else if (IS("retry-after")) snprintf(s->ra, sizeof s->ra, "%.*s", (int)vlen, v);
     else if (IS("retry-after-ms")) snprintf(s->ra_ms, sizeof s->ra_ms, "%.*s", (int)vlen, v);
@@ -696,9 +697,9 @@ void stream_handle(http_req_t *req, void *arg)
     s->t_start = mono();
     s->core_ref = s->plan_ref = s->tr_ref = LUA_NOREF;
     s->prompt_tokens = s->completion_tokens = -1;
-    snprintf(s->id, sizeof s->id, "%08x%08x", w->id_salt, (unsigned)++w->counter);
-    snprintf(s->method, sizeof s->method, "%s", req->method);
-    snprintf(s->path, sizeof s->path, "%s", req->path);
+    *fmt_hex32(fmt_hex32(s->id, w->id_salt), (unsigned)++w->counter) = 0;
+    fmt_copy(s->method, sizeof s->method, req->method, strlen(req->method));
+    fmt_copy(s->path, sizeof s->path, req->path, strlen(req->path));
     s->up_hdrs = evbuffer_new();
     s->out = evbuffer_new();
     s->body = evbuffer_new();
@@ -733,7 +734,7 @@ void stream_handle(http_req_t *req, void *arg)
     size_t len = 0;
     const char *kind = tbl_str(L, t, "kind", NULL);
     const char *route = tbl_str(L, t, "endpoint", NULL);
-    snprintf(s->route, sizeof s->route, "%s", route ? route : "");
+    fmt_copy(s->route, sizeof s->route, route ? route : "", route ? strlen(route) : 0);
     if (kind && strcmp(kind, "local") == 0) {
         int status = tbl_int(L, t, "status", 200);
         const char *ct = tbl_str(L, t, "content_type", NULL);

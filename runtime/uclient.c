@@ -30,6 +30,7 @@
  * callback only marks the request (conn->in_parse); the parse loop frees it
  * when the parser returns. */
 #include "uclient.h"
+#include "fmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -942,7 +943,7 @@ uc_req_t *uc_start(uc_pool_t *p, const char *url, const char *method,
     if (u.v6) *d++ = '[';
     d = put(d, u.host, u.hlen);
     if (u.v6) *d++ = ']';
-    if (u.port != (u.tls ? 443u : 80u)) d += sprintf(d, ":%u", u.port);
+    if (u.port != (u.tls ? 443u : 80u)) { *d++ = ':'; d = fmt_udec(d, u.port); }
     d = put(d, "\r\n", 2);
     for (int i = 0; i < n_headers; i++) {
         const char *h = headers[i];
@@ -953,7 +954,7 @@ uc_req_t *uc_start(uc_pool_t *p, const char *url, const char *method,
     r->is_head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
     if (body || !(strcmp(method, "GET") == 0 || r->is_head || strcmp(method, "DELETE") == 0 ||
                   strcmp(method, "OPTIONS") == 0))
-        d += sprintf(d, "Content-Length: %zu\r\n", body_len);
+        d = fmt_udec(put(d, "Content-Length: ", 16), body_len), d = put(d, "\r\n", 2);
     d = put(d, "Connection: keep-alive\r\n\r\n", 26);
 
     r->pool = p;

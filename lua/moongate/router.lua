@@ -17,7 +17,7 @@
 local router = {}
 
 local type, ipairs, concat = type, ipairs, table.concat
-local find, match = string.find, string.match
+local find, match, sub = string.find, string.match, string.sub
 
 --- The random source for alias choices: a function returning [0, 1).
 -- Replace it (or pass opts.rng to router.route) for deterministic tests.
@@ -69,7 +69,11 @@ end
 -- Resolves a model string (rules 2 and 3 above).
 function router.resolve(cfg, name, vendor, rng)
   -- "provider/model" with an enabled provider.
-  local pn, rest = match(name, "^([^/]+)/(.+)$")
+  -- pn/rest as "^([^/]+)/(.+)$" would split it; a plain find stays in
+  -- compiled code (string.match is not compiled by LuaJIT 2.1).
+  local pn, rest
+  local slash = find(name, "/", 1, true)
+  if slash and slash > 1 and slash < #name then pn, rest = sub(name, 1, slash - 1), sub(name, slash + 1) end
   local P = pn and cfg.providers[pn]
   if P and P.enabled and (not vendor or vendor == pn) then
     return { { provider = pn, model = rest } }
@@ -196,7 +200,11 @@ function router.route(req, cfg, opts)
     -- The user forced the provider: use the model as given, minus a
     -- "provider/" prefix unless this provider lists the full id.
     if not P.model_set[name] then
-      local pn, rest = match(name, "^([^/]+)/(.+)$")
+      -- pn/rest as "^([^/]+)/(.+)$" would split it; a plain find stays in
+  -- compiled code (string.match is not compiled by LuaJIT 2.1).
+  local pn, rest
+  local slash = find(name, "/", 1, true)
+  if slash and slash > 1 and slash < #name then pn, rest = sub(name, 1, slash - 1), sub(name, slash + 1) end
       if pn and cfg.providers[pn] then name = rest end
     end
     return { { provider = hp, model = name } }
