@@ -522,10 +522,13 @@ class Bench:
     def lane1(self, order, R):
         for n in order:
             t = self.targets[n]
+            c0 = cpu_ns(t.pid)
             w = self.wrk(t, 64, 2, self.a.duration1, "lane1")
+            # CPU of the target's process tree (the mock's for `direct`) per request served
+            w["cpu_us_per_req"] = (cpu_ns(t.pid) - c0) / 1e3 / w["requests"] if w.get("requests") else None
             R["lane1"][n] = w
             log(f"  lane 1 {n:9s} {w['rps']:10.0f} req/s  p50 {w['p50']:.3f} ms  p99 {w['p99']:.3f} ms"
-                f"  failed {w['failed']}")
+                f"  failed {w['failed']}  CPU {fmt_num(w['cpu_us_per_req'], 2)} us/request")
 
     def lane5(self, order, R):
         for n in order:
@@ -881,13 +884,14 @@ def build_table(F, bench):
 
     lanes = bench.a.lanes
     if 1 in lanes:
-        section("1. non-stream, 64 conns", ["req/s", "p50 ms", "p99 ms", "failed requests"])
+        section("1. non-stream, 64 conns", ["req/s", "p50 ms", "p99 ms", "failed requests", "CPU us/request"])
     for n in (all_names if 1 in lanes else []):
         if n not in names:
             skipped_row(n)
             continue
         row(n, [cell(F.l1(n, "rps"), 0), cell(F.l1(n, "p50"), 3), cell(F.l1(n, "p99"), 3),
-                cell(F.l1(n, "failed"), 0)])
+                cell(F.l1(n, "failed"), 0),
+                cell(F.per_round(lambda R: R["lane1"][n].get("cpu_us_per_req")), 2)])
 
     if 2 in lanes:
         section("2. latency at c=1", ["added p50 ms", "added p99 ms", "p50 ms", "p99 ms"])
@@ -1020,6 +1024,12 @@ def verdicts(F, bench):
             if has(n):
                 r = ratio(rps["moongate"], rps[n])
                 lines.append(f"throughput moongate/{n}: {fmt_ratio(r)}")
+        cpu = {n: med(F.per_round(lambda R, n=n: R["lane1"][n].get("cpu_us_per_req"))) for n in names}
+        for n in (("nginx", "portkey") if 1 in L else ()):
+            if has(n) and cpu.get(n) and cpu.get("moongate"):
+                lines.append(f"CPU per request (lane 1) moongate/{n}: {fmt_ratio(ratio(cpu['moongate'], cpu[n]))}"
+                             f" ({cpu['moongate']:.1f} vs {cpu[n]:.1f} us; the mock: "
+                             f"{fmt_num(cpu.get('direct'), 1)} us)")
         add = {n: med(F.l2_added(n, "p50")) for n in names if n != "direct"}
         add99 = {n: med(F.l2_added(n, "p99")) for n in names if n != "direct"}
         for n in (("nginx", "portkey") if 2 in L else ()):

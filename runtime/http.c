@@ -79,7 +79,9 @@
  * (evconnlistener's way) let a 4,096-client burst hold a worker for tens of
  * milliseconds and stalled running streams (bench lane 3). The rest stays
  * in the kernel's queue, and epoll (level-triggered) reports it again. */
+#ifndef HTTP_ACCEPT_BATCH
 #define HTTP_ACCEPT_BATCH 16
+#endif
 /* Bytes asked of one read: a whole typical request, and with libevent's
  * chain header (under 128 bytes) the chain it allocates stays a 16 KiB block
  * instead of being rounded up to 32 KiB. A larger body takes more reads. */
