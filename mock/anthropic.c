@@ -9,11 +9,15 @@
  * "text", "content" and "system" string), so a count the gateway relayed or
  * translated is told apart from its own bytes/4 estimate.
  *
+ * A body the real API would refuse (validate_anthropic.c) gets its 400
+ * invalid_request_error unless the fault key lax=1 is set.
+ *
  * Stream: message_start, content_block_start, ping (the opener), one
  * content_block_delta per content event, then content_block_stop,
  * message_delta, message_stop; each an `event:` line naming data's `type`.
  */
 #include "mock.h"
+#include "validate.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,6 +101,9 @@ static void anthropic_parse(struct mock_job *job, struct evhttp_request *req)
         job->invalid_json = 1;
         return;
     }
+    struct mock_verr e;
+    if (!job->f.lax && mock_validate_anthropic(p, len, job->ep == MOCK_EP_COUNT, &e) != 0)
+        job->verr = mock_verr_dup(&e);
     if (job->ep == MOCK_EP_COUNT) {
         job->stream = 0;
         job->prompt_tokens = mjson_count_words(p, p + len);
@@ -191,6 +198,10 @@ static int anthropic_reply(struct mock_job *job)
     if (job->invalid_json) {
         send_error(job, 400, "invalid_request_error",
                    "There was an issue with your request body: it is not a JSON object");
+        return 1;
+    }
+    if (job->verr) {
+        send_error(job, 400, "invalid_request_error", "%s", job->verr->msg);
         return 1;
     }
     if (!job->model) {

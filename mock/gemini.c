@@ -2,7 +2,8 @@
  * gemini.c - the Gemini (Generative Language API) dialect of the mock:
  * POST /{v1beta,v1,v1alpha}/models/{model}:generateContent,
  * :streamGenerateContent (SSE with ?alt=sse, else one JSON array streamed
- * element by element) and :countTokens. The model comes from the path (main.c
+ * element by element), :countTokens and :batchEmbedContents (routed as
+ * MOCK_EP_EMBEDDINGS with this dialect). The model comes from the path (main.c
  * routes on the ":method" suffix, so it may hold '/'), the key from the
  * `x-goog-api-key` header or `?key=`. Content as in openai.c: the same
  * sentence, a functionCall with args {"city":"Paris"}.
@@ -14,12 +15,31 @@
  * `generateContentRequest` (whose `model` must be "models/..."): a top-level
  * systemInstruction, tools or any other member is a 400 INVALID_ARGUMENT.
  *
+ * generateContent, streamGenerateContent and countTokens bodies the real API
+ * would refuse (validate_gemini.c) get its 400 INVALID_ARGUMENT unless lax=1.
+ *
  * Stream: one chunk per content event (a word, or the whole functionCall);
  * every chunk carries usageMetadata (prompt only until the last), the last
  * content chunk also finishReason and the full usage. No opener, no [DONE].
  * SSE lines end in CRLF (Gemini's framing) unless cr=1.
+ *
+ * batchEmbedContents: {"requests":[{"model":"models/<the URL's model>",
+ * "content":{"parts":[...]}, "outputDimensionality"?, "taskType"?,
+ * "title"?}, ...]} -> {"embeddings":[{"values":[...]}, ...]}, pretty-printed
+ * like the real API, no usage (the real one reports none). Deterministic
+ * vectors (embed_value): 8 values per input, or outputDimensionality of them
+ * (1..3072, gemini-embedding-001's range), printed with %.17g so most carry
+ * 17 significant digits and some an exponent: a relay that goes through a
+ * 14-digit JSON encoder shows. Refused with 400 INVALID_ARGUMENT, like the
+ * proto JSON parser does: no (or an empty) `requests`, a member it does not
+ * know (top level or per request), a request without `content` or whose
+ * `model` is not "models/" + the URL's model, a bad outputDimensionality.
+ * Unlike the rest of the mock, the reply reads the request body a second
+ * time (it stays with the evhttp request until the reply), so the per-request
+ * dimensions need no storage in the job.
  */
 #include "mock.h"
+#include "validate.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,6 +169,150 @@ static void parse_query(struct mock_job *job, struct evhttp_request *req)
     job->no_auth = !have_key;
 }
 
+/* ---- batchEmbedContents ------------------------------------------------------ */
+
+#define EMBED_DIMS 8         /* values per vector without outputDimensionality */
+#define EMBED_MAX_DIMS 3072  /* gemini-embedding-001's largest outputDimensionality */
+
+/* One walk over the body: validation at arrival (out == NULL), the vectors
+ * at reply time. The first problem found goes to job->invalid_arg. */
+struct embed_walk {
+    struct mock_job *job;
+    struct evbuffer *out;
+    int index;                /* the request being read */
+    int dims, has_model, has_content, has_requests;
+};
+
+static void embed_invalid(struct embed_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void embed_invalid(struct embed_walk *w, const char *fmt, ...)
+{
+    va_list ap;
+    if (w->job->invalid_arg[0])
+        return;
+    va_start(ap, fmt);
+    vsnprintf(w->job->invalid_arg, sizeof(w->job->invalid_arg), fmt, ap);
+    va_end(ap);
+}
+
+/* Value j of vector i: exact binary fractions, thirds and tenths (17
+ * significant digits in %.17g) and small negatives (an exponent). */
+static double embed_value(int i, int j)
+{
+    switch (j % 4) {
+    case 0: return i + 0.125 * j;
+    case 1: return (i + 1) / 3.0;
+    case 2: return -(j + 1) / 7.0 * 1e-5;
+    default: return 0.1 * (i + j);
+    }
+}
+
+static void embed_vector(struct evbuffer *b, int i, int dims)
+{
+    evbuffer_add_printf(b, "%s    {\n      \"values\": [\n", i ? ",\n" : "");
+    for (int j = 0; j < dims; j++)
+        evbuffer_add_printf(b, "        %.17g%s\n", embed_value(i, j), j + 1 < dims ? "," : "");
+    ADD_LIT(b, "      ]\n    }");
+}
+
+static int on_content_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
+{
+    (void)ve;
+    if (mock_key_is(k, klen, "parts") && *v == '[')
+        *(int *)ud = 1;
+    return 0;
+}
+
+static int on_embed_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
+{
+    struct embed_walk *w = ud;
+    const char *path_model = w->job->path_id ? w->job->path_id : "";
+    if (mock_key_is(k, klen, "model")) {
+        size_t pl = strlen(path_model);
+        w->has_model = 1;
+        if (*v != '"' || (size_t)(ve - v) != pl + 9 || memcmp(v + 1, "models/", 7) != 0 ||
+            memcmp(v + 8, path_model, pl) != 0)
+            embed_invalid(w, "* BatchEmbedContentsRequest.requests[%d].model: must be \"models/%.64s\" "
+                          "(the model of the URL)", w->index, path_model);
+    } else if (mock_key_is(k, klen, "content")) {
+        if (*v == '{')
+            mjson_object(v, ve, on_content_member, &w->has_content);
+    } else if (mock_key_is(k, klen, "outputDimensionality") ||
+               mock_key_is(k, klen, "output_dimensionality")) {
+        long d = 0;
+        const char *p = v;
+        while (p < ve && *p >= '0' && *p <= '9' && d <= EMBED_MAX_DIMS)
+            d = d * 10 + (*p++ - '0');
+        if (p != ve || d < 1 || d > EMBED_MAX_DIMS)
+            embed_invalid(w, "* BatchEmbedContentsRequest.requests[%d].output_dimensionality: must be an "
+                          "integer from 1 to %d", w->index, EMBED_MAX_DIMS);
+        else
+            w->dims = (int)d;
+    } else if (!mock_key_is(k, klen, "taskType") && !mock_key_is(k, klen, "task_type") &&
+               !mock_key_is(k, klen, "title")) {
+        embed_invalid(w, "Invalid JSON payload received. Unknown name \"%.*s\" at 'requests[%d]': "
+                      "Cannot find field.", klen > 64 ? 64 : (int)klen, k, w->index);
+    }
+    return w->job->invalid_arg[0] != 0;
+}
+
+static int on_embed_request(const char *v, const char *ve, void *ud)
+{
+    struct embed_walk *w = ud;
+    w->dims = 0;
+    w->has_model = w->has_content = 0;
+    if (*v != '{' || mjson_object(v, ve, on_embed_member, w) != 0)
+        embed_invalid(w, "Invalid JSON payload received. requests[%d]: expected an object.", w->index);
+    else if (!w->has_model)
+        embed_invalid(w, "* BatchEmbedContentsRequest.requests[%d].model: unexpected model name format",
+                      w->index);
+    else if (!w->has_content)
+        embed_invalid(w, "* BatchEmbedContentsRequest.requests[%d].content: contents is not specified",
+                      w->index);
+    if (w->out && !w->job->invalid_arg[0])
+        embed_vector(w->out, w->index, w->dims ? w->dims : EMBED_DIMS);
+    w->index++;
+    return w->job->invalid_arg[0] != 0;
+}
+
+static int on_embed_top(const char *k, size_t klen, const char *v, const char *ve, void *ud)
+{
+    struct embed_walk *w = ud;
+    if (mock_key_is(k, klen, "requests")) {
+        w->has_requests = *v == '[';
+        if (*v != '[' || mjson_array(v, ve, on_embed_request, w) != 0)
+            embed_invalid(w, "Invalid JSON payload received. 'requests': expected a list.");
+    } else {
+        embed_invalid(w, "Invalid JSON payload received. Unknown name \"%.*s\": Cannot find field.",
+                      klen > 64 ? 64 : (int)klen, k);
+    }
+    return w->job->invalid_arg[0] != 0;
+}
+
+/* Walks the request body; returns -1 when it is not a JSON object. */
+static int embed_walk(struct mock_job *job, struct evhttp_request *req, struct evbuffer *out)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *p = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    struct embed_walk w = {job, out, 0, 0, 0, 0, 0};
+    if (mjson_object(p, p + len, on_embed_top, &w) != 0 && !job->invalid_arg[0])
+        return -1;
+    if (!job->invalid_arg[0] && (!w.has_requests || w.index == 0))
+        embed_invalid(&w, "* BatchEmbedContentsRequest.requests: requests is not specified");
+    job->n_inputs = w.index;
+    return 0;
+}
+
+static void embed_reply(struct mock_job *job)
+{
+    struct evbuffer *b = evbuffer_new();
+    ADD_LIT(b, "{\n  \"embeddings\": [\n");
+    embed_walk(job, job->req, b);
+    ADD_LIT(b, "\n  ]\n}\n");
+    mock_send_json(job, b);
+    evbuffer_free(b);
+}
+
 static void gemini_parse(struct mock_job *job, struct evhttp_request *req)
 {
     parse_query(job, req);
@@ -160,6 +324,10 @@ static void gemini_parse(struct mock_job *job, struct evhttp_request *req)
         job->stream_ctype = "application/json";
     if (job->path_id)
         job->model = mjson_escape_dup(job->path_id, strlen(job->path_id));
+    if (job->ep == MOCK_EP_EMBEDDINGS) {
+        job->invalid_json = embed_walk(job, req, NULL) != 0;
+        return;
+    }
     if (job->ep != MOCK_EP_GENERATE && job->ep != MOCK_EP_STREAM_GEN && job->ep != MOCK_EP_COUNT)
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -171,6 +339,9 @@ static void gemini_parse(struct mock_job *job, struct evhttp_request *req)
         job->invalid_json = 1;
         return;
     }
+    struct mock_verr e;
+    if (!job->f.lax && mock_validate_gemini(p, len, job->ep == MOCK_EP_COUNT, &e) != 0)
+        job->verr = mock_verr_dup(&e);
     if (job->ep == MOCK_EP_COUNT)
         job->prompt_tokens = mjson_count_words(p, p + len);
     job->tool_call = job->ep != MOCK_EP_COUNT && job->tool != NULL && !pc.mode_none;
@@ -276,6 +447,18 @@ static int gemini_reply(struct mock_job *job)
     }
     if (job->invalid_json) {
         send_error(job, 400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+        return 1;
+    }
+    if (job->verr) {
+        send_error(job, 400, "INVALID_ARGUMENT", "%s", job->verr->msg);
+        return 1;
+    }
+    if (job->ep == MOCK_EP_EMBEDDINGS && job->invalid_arg[0]) {
+        send_error(job, 400, "INVALID_ARGUMENT", "%s", job->invalid_arg);
+        return 1;
+    }
+    if (job->ep == MOCK_EP_EMBEDDINGS) {
+        embed_reply(job);
         return 1;
     }
     struct evbuffer *b = evbuffer_new();

@@ -89,6 +89,7 @@ static void job_free(struct mock_job *job)
     free(job->model);
     free(job->tool);
     free(job->path_id);
+    free(job->verr);
     free(job);
 }
 

@@ -3,6 +3,9 @@
  * object, skip any value without decoding it, and escape bytes into a JSON
  * string. No allocation, no decoding of escapes: the mock echoes what it was
  * given (a model name arrives JSON-escaped and leaves the same way).
+ * For request validation (validate*.c) it also parses a body strictly into a
+ * tree of nodes that point into the body (mjson_parse; the tree owns the
+ * nodes, allocated in chunks, and is freed in one call).
  */
 #include "mock.h"
 
@@ -295,4 +298,267 @@ long mjson_count_words(const char *p, const char *end)
     if (p < end)
         words_value(p, end, &w);
     return w.n;
+}
+
+/* ---- a small tree, for request validation (validate.c) -------------------- */
+
+/* Nodes come from chunks of this many: one malloc per 128 values keeps a
+ * typical chat body to one or two allocations. */
+#define MJT_CHUNK 128
+/* A tree holds at most this many values (about 80 MiB of nodes): a body of
+ * more is not parsed (mjson_parse sets *too_big), so a 64 MiB array of
+ * zeros cannot make the mock allocate gigabytes. */
+#define MJT_MAX_NODES (1u << 20)
+
+struct mjt_chunk {
+    struct mjt_chunk *next;
+    size_t used;
+    struct mjnode n[MJT_CHUNK];
+};
+
+struct mjtree {
+    struct mjt_chunk *chunks;
+    const char *end;
+    size_t nodes;
+};
+
+static struct mjnode *mjt_new(struct mjtree *t)
+{
+    struct mjt_chunk *c = t->chunks;
+    if (t->nodes++ >= MJT_MAX_NODES)
+        return NULL;
+    if (!c || c->used == MJT_CHUNK) {
+        if (!(c = malloc(sizeof(*c))))
+            return NULL;
+        c->next = t->chunks;
+        c->used = 0;
+        t->chunks = c;
+    }
+    struct mjnode *n = &c->n[c->used++];
+    memset(n, 0, sizeof(*n));
+    return n;
+}
+
+static int hexdig(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A JSON string at p (the opening quote), strictly: no raw control bytes,
+ * only the escapes JSON has. Returns just past the closing quote or NULL. */
+static const char *strict_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20)
+            return NULL;
+        if (c == '\\') {
+            if (++p >= end)
+                return NULL;
+            switch (*p) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                break;
+            case 'u':
+                if (end - p < 5 || !hexdig(p[1]) || !hexdig(p[2]) || !hexdig(p[3]) || !hexdig(p[4]))
+                    return NULL;
+                p += 4;
+                break;
+            default:
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* A JSON number at p, by the grammar. Returns just past it or NULL; *is_int
+ * is set when it has neither a fraction nor an exponent. */
+static const char *strict_number(const char *p, const char *end, int *is_int)
+{
+    const char *s = p;
+    *is_int = 1;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end)
+        return NULL;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (p < end && *p == '.') {
+        *is_int = 0;
+        if (++p >= end || *p < '0' || *p > '9')
+            return NULL;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        *is_int = 0;
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return NULL;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    return p > s ? p : NULL;
+}
+
+static const char *parse_value(struct mjtree *t, const char *p, struct mjnode *n, int depth);
+
+static const char *parse_members(struct mjtree *t, const char *p, struct mjnode *n, int depth)
+{
+    const char *end = t->end;
+    struct mjnode **tail = &n->child;
+    p = mjson_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return p + 1;
+    for (;;) {
+        if (p >= end || *p != '"')
+            return NULL;
+        const char *ke = strict_string(p, end);
+        struct mjnode *m = ke ? mjt_new(t) : NULL;
+        if (!m)
+            return NULL;
+        m->key = p + 1;
+        m->klen = (size_t)(ke - 1 - (p + 1));
+        p = mjson_ws(ke, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        if (!(p = parse_value(t, mjson_ws(p + 1, end), m, depth + 1)))
+            return NULL;
+        *tail = m;
+        tail = &m->next;
+        n->count++;
+        p = mjson_ws(p, end);
+        if (p < end && *p == ',') {
+            p = mjson_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == '}' ? p + 1 : NULL;
+    }
+}
+
+static const char *parse_elements(struct mjtree *t, const char *p, struct mjnode *n, int depth)
+{
+    const char *end = t->end;
+    struct mjnode **tail = &n->child;
+    p = mjson_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return p + 1;
+    for (;;) {
+        struct mjnode *e = mjt_new(t);
+        if (!e || !(p = parse_value(t, p, e, depth + 1)))
+            return NULL;
+        *tail = e;
+        tail = &e->next;
+        n->count++;
+        p = mjson_ws(p, end);
+        if (p < end && *p == ',') {
+            p = mjson_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == ']' ? p + 1 : NULL;
+    }
+}
+
+static const char *parse_value(struct mjtree *t, const char *p, struct mjnode *n, int depth)
+{
+    const char *end = t->end, *e;
+    if (depth >= MJSON_MAX_DEPTH || p >= end)
+        return NULL;
+    n->s = p;
+    switch (*p) {
+    case '{':
+        n->type = MJ_OBJ;
+        e = parse_members(t, p, n, depth);
+        break;
+    case '[':
+        n->type = MJ_ARR;
+        e = parse_elements(t, p, n, depth);
+        break;
+    case '"':
+        n->type = MJ_STR;
+        if ((e = strict_string(p, end)) != NULL) {
+            n->s = p + 1;
+            n->n = (size_t)(e - 1 - n->s);
+        }
+        return e;
+    case 't': case 'f': case 'n': {
+        static const char *const lits[] = {"true", "false", "null"};
+        int i = *p == 't' ? 0 : *p == 'f' ? 1 : 2;
+        size_t l = strlen(lits[i]);
+        if ((size_t)(end - p) < l || memcmp(p, lits[i], l) != 0)
+            return NULL;
+        n->type = i == 2 ? MJ_NULL : MJ_BOOL;
+        n->b = i == 0;
+        e = p + l;
+        break;
+    }
+    default: {
+        char num[64];
+        n->type = MJ_NUM;
+        if (!(e = strict_number(p, end, &n->is_int)))
+            return NULL;
+        size_t l = (size_t)(e - p) < sizeof(num) - 1 ? (size_t)(e - p) : sizeof(num) - 1;
+        memcpy(num, p, l);
+        num[l] = 0;
+        n->num = strtod(num, NULL);
+        break;
+    }
+    }
+    if (e)
+        n->n = (size_t)(e - p);
+    return e;
+}
+
+struct mjnode *mjson_parse(const char *p, size_t len, struct mjtree **tree, int *too_big)
+{
+    struct mjtree *t = calloc(1, sizeof(*t));
+    struct mjnode *root;
+    *tree = t;
+    *too_big = 0;
+    if (!t) {
+        *too_big = 1; /* out of memory: not a verdict on the text */
+        return NULL;
+    }
+    t->end = p + len;
+    p = mjson_ws(p, t->end);
+    if (!(root = mjt_new(t)) || !(p = parse_value(t, p, root, 0)) || mjson_ws(p, t->end) != t->end) {
+        *too_big = t->nodes > MJT_MAX_NODES;
+        return NULL;
+    }
+    return root;
+}
+
+void mjson_tree_free(struct mjtree *t)
+{
+    if (!t)
+        return;
+    while (t->chunks) {
+        struct mjt_chunk *c = t->chunks;
+        t->chunks = c->next;
+        free(c);
+    }
+    free(t);
+}
+
+struct mjnode *mj_get(const struct mjnode *obj, const char *key)
+{
+    if (!obj || obj->type != MJ_OBJ)
+        return NULL;
+    for (struct mjnode *m = obj->child; m; m = m->next)
+        if (mock_key_is(m->key, m->klen, key))
+            return m;
+    return NULL;
+}
+
+int mj_str_is(const struct mjnode *n, const char *s)
+{
+    return n && n->type == MJ_STR && mock_key_is(n->s, n->n, s);
 }

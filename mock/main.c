@@ -184,7 +184,12 @@ static void fault_defaults(struct mock_fault *f)
  *                  than a double keeps (0.00012345678901234567), "is_byok",
  *                  "cost_details":{"upstream_inference_cost":null}
  *   blank_lines=N  N newlines before a non-stream chat/completions JSON body,
- *                  as DeepSeek sends while a request waits (cap 65536) */
+ *                  as DeepSeek sends while a request waits (cap 65536)
+ * and one key turns the mock's strictness off (every dialect, whatever
+ * fail_first says):
+ *   lax=1          no request validation (validate.h): bodies the real API
+ *                  would refuse are answered; only the minimal checks stay
+ *                  (JSON object, model, messages/contents, max_tokens) */
 static int fault_parse(struct mock_fault *f, const char *s, size_t len, char *err, size_t errlen)
 {
     static const struct { const char *key; size_t off; } keys[] = {
@@ -192,7 +197,7 @@ static int fault_parse(struct mock_fault *f, const char *s, size_t len, char *er
         K(status), K(fail_first), K(retry_after), K(retry_after_ms), K(first_byte_ms),
         K(stall), K(pace_ms), K(events), K(reset_after), K(stall_after), K(malformed),
         K(bad_json), K(error_event), K(crlf), K(cr), K(body_kb), K(comments), K(cost),
-        K(blank_lines),
+        K(blank_lines), K(lax),
 #undef K
     };
     const char *p = s, *end = s + len;
@@ -306,6 +311,7 @@ static int route_gemini(enum evhttp_cmd_type cmd, char *path, const char **id)
         {"generateContent", MOCK_EP_GENERATE},
         {"streamGenerateContent", MOCK_EP_STREAM_GEN},
         {"countTokens", MOCK_EP_COUNT},
+        {"batchEmbedContents", MOCK_EP_EMBEDDINGS},
     };
     size_t i, pl = 0;
     for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)

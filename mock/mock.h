@@ -9,7 +9,11 @@
  *   openai.c    the OpenAI (and Azure) dialect, and the content every dialect shares
  *   anthropic.c the Anthropic Messages dialect
  *   gemini.c    the Gemini generateContent dialect
- *   json.c      a minimal JSON scanner (top-level keys, value skipping) and escaping
+ *   json.c      a minimal JSON scanner (top-level keys, value skipping) and escaping,
+ *               and a strict parser into a small tree for validation
+ *   validate.c, validate_anthropic.c, validate_gemini.c (validate.h)
+ *               each dialect refuses what the real API refuses, in its own
+ *               error shape; the fault key lax=1 turns that off
  *
  * A dialect is a `struct mock_dialect` (a table of functions): job.c asks it
  * for the bytes and decides itself when they go.
@@ -72,6 +76,36 @@ char *mjson_escape_dup(const char *s, size_t n);
  * the first non-blank byte of [p, end). */
 long mjson_count_words(const char *p, const char *end);
 
+/* A parsed JSON value, for request validation (validate.c). Strings keep
+ * their raw contents (between the quotes, escapes untouched) in [s, s+n);
+ * other values their raw text. Members of an object carry their raw key. */
+enum mjson_type { MJ_NULL, MJ_BOOL, MJ_NUM, MJ_STR, MJ_ARR, MJ_OBJ };
+struct mjnode {
+    enum mjson_type type;
+    int b;                      /* MJ_BOOL */
+    int is_int;                 /* MJ_NUM: no fraction, no exponent */
+    double num;                 /* MJ_NUM */
+    const char *s;              /* see above */
+    size_t n;
+    const char *key;            /* the member's key, inside an object */
+    size_t klen;
+    struct mjnode *child, *next;/* first element/member; next sibling */
+    size_t count;               /* elements/members */
+};
+struct mjtree;
+/* Parses [p, p+len) strictly (RFC 8259 grammar, nesting up to 256). Returns
+ * the root, or NULL when the text is not one JSON value, or when it holds
+ * too many values to parse (more than 2^20) or memory ran out: then
+ * *too_big is set, and the text was not judged. *tree owns every node and
+ * must be freed with mjson_tree_free() either way; the nodes point into p,
+ * which must outlive them. */
+struct mjnode *mjson_parse(const char *p, size_t len, struct mjtree **tree, int *too_big);
+void mjson_tree_free(struct mjtree *tree);
+/* The member `key` of an object node (NULL if absent or not an object). */
+struct mjnode *mj_get(const struct mjnode *obj, const char *key);
+/* True when n is a string whose raw contents are exactly s. */
+int mj_str_is(const struct mjnode *n, const char *s);
+
 /* ---- faults (parsed from /f/<spec>/...) -------------------------------- */
 
 struct mock_fault {
@@ -93,6 +127,7 @@ struct mock_fault {
     int comments;       /* OpenAI SSE: a `: OPENROUTER PROCESSING` comment before each event */
     int cost;           /* OpenAI usage: OpenRouter's cost, is_byok, cost_details */
     int blank_lines;    /* OpenAI non-stream: blank lines before the JSON (DeepSeek) */
+    int lax;            /* no request validation (validate.h): odd bodies pass */
 };
 
 /* ---- dialects ------------------------------------------------------------ */
@@ -112,6 +147,7 @@ enum mock_endpoint {
 };
 
 struct mock_job;
+struct mock_verr;
 
 /* What a dialect must provide. job.c calls these; NULL members add nothing.
  * Each SSE function appends one event (or none) to b and job.c sends b as
@@ -165,6 +201,8 @@ struct mock_job {
     int no_auth;                       /* anthropic/gemini/azure: no credentials */
     int no_version;                    /* anthropic: no anthropic-version */
     int has_max_tokens, has_messages;  /* anthropic */
+    struct mock_verr *verr;            /* why validation refused the body (validate.h),
+                                          owned; NULL = accepted or not checked */
     char invalid_arg[160];             /* gemini countTokens: a 400 INVALID_ARGUMENT
                                           to answer (its message); "" = none */
     int array;                         /* gemini stream without alt=sse: a JSON array */

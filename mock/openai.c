@@ -4,10 +4,12 @@
  * into the job, and writes every body: chat, completions, embeddings, models,
  * error envelopes, and each SSE event. job.c decides when they are sent.
  * Azure (/openai/deployments/{d}/...) is this dialect with the deployment as
- * the model and an `api-key` check. The content all dialects share (the
+ * the model and an `api-key` check. A chat body the real API would refuse
+ * (validate.c) gets its 400 unless lax=1. The content all dialects share (the
  * sentence, the tool arguments, padding, retry headers) lives here too.
  */
 #include "mock.h"
+#include "validate.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,6 +149,10 @@ static void openai_parse(struct mock_job *job, struct evhttp_request *req)
         job->invalid_json = 1;
         return;
     }
+    struct mock_verr e;
+    if (job->ep == MOCK_EP_CHAT && !job->f.lax &&
+        mock_validate_openai_chat(p, len, job->dl == &mock_azure, &e) != 0)
+        job->verr = mock_verr_dup(&e);
     job->tool_call = job->ep == MOCK_EP_CHAT && job->tool != NULL && !pc.tool_choice_none;
     job->total = job->tool_call ? N_TOOL_FRAGS : job->f.events >= 0 ? job->f.events : N_WORDS;
 }
@@ -183,6 +189,30 @@ void mock_send_error(struct evhttp_request *req, int status, const char *type,
         evbuffer_add_printf(b, "null}}\n");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, status, mock_reason_phrase(status), b);
+    evbuffer_free(b);
+}
+
+/* A validation refusal (validate.h): 400 with its param and code. */
+static void send_verr(struct mock_job *job)
+{
+    const struct mock_verr *e = job->verr;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"error\":{\"message\":\"");
+    mjson_escape(b, e->msg, strlen(e->msg));
+    evbuffer_add_printf(b, "\",\"type\":\"invalid_request_error\",\"param\":");
+    if (e->param[0]) {
+        evbuffer_add(b, "\"", 1);
+        mjson_escape(b, e->param, strlen(e->param));
+        evbuffer_add(b, "\"", 1);
+    } else {
+        evbuffer_add(b, "null", 4);
+    }
+    if (e->code)
+        evbuffer_add_printf(b, ",\"code\":\"%s\"}}\n", e->code);
+    else
+        evbuffer_add_printf(b, ",\"code\":null}}\n");
+    evhttp_add_header(evhttp_request_get_output_headers(job->req), "Content-Type", "application/json");
+    evhttp_send_reply(job->req, 400, NULL, b);
     evbuffer_free(b);
 }
 
@@ -405,6 +435,10 @@ static int openai_reply(struct mock_job *job)
     if (job->invalid_json) {
         mock_send_error(job->req, 400, "invalid_request_error", NULL,
                         "We could not parse the JSON body of your request.");
+        return 1;
+    }
+    if (job->verr) {
+        send_verr(job);
         return 1;
     }
     if (!job->model) {

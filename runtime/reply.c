@@ -180,8 +180,9 @@ void reply_commit(stream_t *s)
     reply_headers(s, h);
     const char *ctype = s->up_ctype[0] ? s->up_ctype : NULL;
     if (s->mode == MODE_SSE) {
+        /* a stream: SSE, unless the translator frames it otherwise (xlate.c) */
         evbuffer_add(h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", 48);
-        ctype = "text/event-stream; charset=utf-8";
+        ctype = s->tr_ctype[0] ? s->tr_ctype : "text/event-stream; charset=utf-8";
     }
     evbuffer_add_buffer(h, s->up_hdrs);
     evbuffer_add(h, "", 1);

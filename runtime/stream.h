@@ -50,6 +50,8 @@ typedef struct stream {
     int client_stream, hide_usage;
     int dialect;                 /* the client's: DIALECT_* */
     int tr_ref;                  /* translator of the current attempt (xlate.c), or LUA_NOREF */
+    char tr_ctype[64];           /* that translator's Content-Type for the client's stream
+                                    (a Gemini JSON array); "" = SSE (see reply_commit) */
 
     uc_req_t *ur;                /* the running upstream transfer, NULL between attempts */
     char detail[160];            /* why the last transfer failed, for the log */

@@ -7,7 +7,10 @@
  *
  * Owns: the registry reference to the current attempt's translator
  * (s->tr_ref), dropped by xlate_end. Frames the translator returns are
- * appended to s->out; the stream decides when they go out. */
+ * appended to s->out; the stream decides when they go out. A translator may
+ * name the Content-Type of the client's stream in `tr.stream_content_type`
+ * (Gemini clients that asked for a JSON array, not SSE): copied into
+ * s->tr_ctype for reply_commit, cleared with the translator. */
 #include "stream.h"
 #include "log.h"
 
@@ -34,6 +37,9 @@ int xlate_begin(stream_t *s)
     lua_pushinteger(L, s->cur + 1);
     if (policy_pcall(vm, 2, 1, err, sizeof err) != 0) { xlate_fail(s, "translator", err); return -1; }
     if (!lua_istable(L, -1)) { lua_pop(L, 1); return -1; }
+    lua_getfield(L, -1, "stream_content_type");
+    if (lua_type(L, -1) == LUA_TSTRING) snprintf(s->tr_ctype, sizeof s->tr_ctype, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
     s->tr_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
@@ -115,6 +121,7 @@ int xlate_body(stream_t *s)
 
 void xlate_end(stream_t *s)
 {
+    s->tr_ctype[0] = 0;
     if (s->tr_ref == LUA_NOREF) return;
     lua_State *L = s->vm->L;
     /* tr.usage = { input = n, output = n }, kept up to date by the translator */

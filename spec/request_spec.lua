@@ -117,6 +117,19 @@ describe("moongate.request", function()
       assert.is_nil(req:json().tool_choice)
     end)
 
+    it("removes parallel_tool_calls with the last tool, and a tool_choice forcing a removed tool", function()
+      local req = req_with('{"model":"m","tools":[{"type":"function","function":{"name":"shell"}}],'
+        .. '"parallel_tool_calls":false,"n":1}')
+      assert.are.equal(1, req:remove_tools({ "shell" }))
+      assert.are.equal('{"model":"m","n":1}', req:_final_body())
+      assert.is_nil(req:json().parallel_tool_calls)
+      req = req_with('{"tools":[{"type":"function","function":{"name":"shell"}},{"type":"function","function":'
+        .. '{"name":"ok"}}],"tool_choice":{"type":"function","function":{"name":"shell"}},"parallel_tool_calls":true}')
+      assert.are.equal(1, req:remove_tools({ "shell" }))
+      assert.are.equal('{"tools":[{"type":"function","function":{"name":"ok"}}],"parallel_tool_calls":true}',
+        req:_final_body())
+    end)
+
     it("matches flat tools by name and leaves bodies without matches untouched", function()
       local req = req_with('{"tools":[{"type":"function","name":"shell"},{"type":"web_search"}]}')
       assert.are.equal(1, req:remove_tools({ "shell" }))

@@ -16,9 +16,17 @@
 -- whose dialects differ is built from the translated body and marked
 -- `translate = true`; its translator is kept in plan.translators[i] and handed
 -- to C by host.translator(plan, i). Only chat-like endpoints translate (chat,
--- messages, generate, stream_generate), and token counts between the two
--- dialects that have a count endpoint (Anthropic <-> Gemini); other endpoints
--- only reach providers of the client's dialect.
+-- messages, generate, stream_generate), token counts between the two
+-- dialects that have a count endpoint (Anthropic <-> Gemini), and OpenAI
+-- embeddings to Gemini providers (batchEmbedContents); other endpoints only
+-- reach providers of the client's dialect (none left: a 501, e.g. embeddings
+-- for an Anthropic provider, which has no embeddings API).
+--
+-- Gemini clients calling :streamGenerateContent without ?alt=sse asked for a
+-- JSON array, not SSE: every attempt then gets a translator in array mode,
+-- the same-dialect ones too (the upstream is still read as SSE, each event's
+-- data becomes one element byte for byte), and C takes the reply's
+-- Content-Type from it (moongate.translate, "JSON-array streams").
 --
 -- host.handle runs for every request, so the work is precomputed at load
 -- (models bodies, header arrays, URLs, millisecond values per provider), the
@@ -205,6 +213,8 @@ function Host:compile(req, plan)
     end
   end
   local shared = { endpoint = ep, stream = stream, hide_usage = hide_usage }
+  -- Gemini streams are SSE only with alt=sse (Google APIs also read `$alt`).
+  local array = ep == "stream_generate" and (req:arg("alt") or req:arg("$alt")) ~= "sse"
   local method = req.method
   local attempts, translators, skipped = {}, nil, nil
   for i = 1, #plan do
@@ -221,20 +231,23 @@ function Host:compile(req, plan)
     local url, headers, body, tr
     if pd == cdialect then
       url, headers, body = P.module.build(P, model, req, shared)
-    elseif TRANSLATABLE[ep] or (ep == "count_tokens" and translate.counts(cdialect, pd)) then
-      local count = ep == "count_tokens"
+      if array then tr = translate.new(cdialect, pd, { model = model, stream = true, array = true }) end
+    elseif TRANSLATABLE[ep] or (ep == "count_tokens" and translate.counts(cdialect, pd))
+        or (ep == "embeddings" and translate.embeds(cdialect, pd)) then
+      local count, emb = ep == "count_tokens", ep == "embeddings"
       tr = translate.new(cdialect, pd, {
         model = model, client_model = cdialect == "gemini" and req.path_model or (type(j) == "table" and j.model) or nil,
-        stream = stream, count = count,
+        stream = stream, count = count, embeddings = emb, array = array or nil,
       })
-      local tbody, err = tr:request(req:_final_body())
+      local tbody, err, param = tr:request(req:_final_body())
       if not tbody then
         return dialect_reply(cdialect, 400, "request cannot be translated for provider '" .. pname .. "': "
-          .. tostring(err), req.id, "invalid_request")
+          .. tostring(err), req.id, "invalid_request", param)
       end
-      local tep = count and ep or TARGET_EP[pd]
+      local tep = (count or emb) and ep or TARGET_EP[pd]
       local treq = Request.derived(req, tbody, tep)
-      url, headers, body = P.module.build(P, model, treq, { endpoint = tep, stream = stream, hide_usage = false })
+      url, headers, body = P.module.build(P, model, treq, { endpoint = tep, stream = stream and not emb,
+        hide_usage = false })
     else
       skipped = skipped or pname
     end

@@ -338,12 +338,25 @@ function Request:remove_tools(names)
   end
   if removed == 0 then return 0 end
   if #kept_raw == 0 then
+    -- no tools left: what only makes sense with tools goes too (OpenAI
+    -- refuses tool_choice and parallel_tool_calls without tools)
     record(self, "tools", false)
     record(self, "tool_choice", false)
     j.tools, j.tool_choice = nil, nil
+    if j.parallel_tool_calls ~= nil then
+      record(self, "parallel_tool_calls", false)
+      j.parallel_tool_calls = nil
+    end
   else
     record(self, "tools", "[" .. table.concat(kept_raw, ",") .. "]")
     j.tools = kept
+    -- a tool_choice that forces a removed tool would name a tool that is gone
+    local tc = j.tool_choice
+    local forced = type(tc) == "table" and type(tc["function"]) == "table" and tc["function"].name
+    if forced and deny[forced] then
+      record(self, "tool_choice", false)
+      j.tool_choice = nil
+    end
   end
   return removed
 end

@@ -2,6 +2,8 @@
 OpenAI, Anthropic and Gemini providers (the mock speaks all three), through the
 real binary. A same-dialect pair is relayed untouched."""
 import json
+import re
+import time
 
 from conftest import (chat_body, content_events, error_events, http_request, mock_text, provider, stream_text,
                       stream_tool_calls)
@@ -370,3 +372,117 @@ def test_a_translated_count_is_retried_like_any_request(gateway, mock, faults):
     assert r.status == 200 and r.json() == {"input_tokens": COUNT_WORDS}, r
     line = gw.access_for(r.header("x-request-id"))
     assert line["attempts"] == 2, line
+
+
+# ---- Gemini clients streaming without alt=sse: one JSON array, not SSE ----
+# :streamGenerateContent without ?alt=sse answers `[` + elements separated by `,\r\n` + `\r\n]`
+# (application/json), each element one GenerateContentResponse: the same bytes the SSE form carries
+# in its `data:` lines. The upstream is always read as SSE (alt=sse); the translator frames the
+# client's reply, the same-dialect (Gemini provider) one included.
+
+ARRAY_CT = "application/json; charset=UTF-8"
+
+
+def array_stream(gw, model, query="", timeout=10.0):
+    """Streams the JSON-array form; returns (client, seconds to the first element, seconds to the end)."""
+    c = gw.stream(gemini_body(), headers=GEM_HEADERS, timeout=timeout,
+                  path="/v1beta/models/%s:streamGenerateContent%s" % (model, query))
+    t0, first = time.monotonic(), None
+    while not (c.finished or c.eof):
+        d, t = c._recv(time.monotonic() + timeout)
+        if d:
+            c._feed(d, t)
+            if first is None and b"{" in c.raw_body:
+                first = t - t0
+    c.close()
+    return c, first, time.monotonic() - t0
+
+
+def array_elements(raw):
+    assert raw.startswith(b"[") and raw.endswith(b"]"), raw[:80] + b" ... " + raw[-80:]
+    inner = raw[1:-1]
+    if inner.endswith(b"\r\n"):
+        inner = inner[:-2]
+    return inner.split(b",\r\n") if inner else []
+
+
+def array_text(doc):
+    return "".join(p.get("text", "") for el in doc if "candidates" in el
+                   for p in el["candidates"][0]["content"]["parts"])
+
+
+def test_gemini_client_without_alt_sse_gets_a_json_array_from_a_translated_provider(gateway, mock, faults):
+    paced = provider(faults(pace_ms=60), models=["mock-paced"])
+    gw = gateway(cfg(mock, paced=paced))
+    for model in ("mock-small", "claude-mock", "mock-paced"):
+        c, first, total = array_stream(gw, model)
+        assert c.status == 200 and c.finished, c.raw()
+        assert c.header("content-type") == ARRAY_CT, c.header("content-type")
+        assert c.header("x-moongate-provider") in ("oai", "ant", "paced")
+        doc = c.body_json()
+        assert isinstance(doc, list) and len(doc) >= 7, doc   # a word per element, the finish may come alone
+        assert array_text(doc) == mock_text(model)
+        assert doc[-1]["candidates"][0]["finishReason"] == "STOP" and "usageMetadata" in doc[-1]
+        # every element is one frame's JSON, separated the way Gemini separates them
+        assert [json.loads(e) for e in array_elements(c.raw_body)] == doc
+    # streamed as it comes, not collected: the first element long before the end
+    assert first is not None and total - first > 0.25, (first, total)
+    line = gw.access_for(c.header("x-request-id"))
+    assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7, line
+
+
+def test_gemini_client_without_alt_sse_on_a_gemini_provider_gets_the_upstream_elements(gateway, mock):
+    gw = gateway(cfg(mock))
+    c, _, _ = array_stream(gw, "gemini-mock")
+    assert c.status == 200 and c.header("content-type") == ARRAY_CT
+    assert mock.last()["path"].endswith(":streamGenerateContent?alt=sse"), "the upstream is read as SSE"
+    # the same bytes the mock sends in its own array form (only the response id differs per request)
+    direct = http_request(mock.port, "POST", "/v1beta/models/gemini-mock:streamGenerateContent",
+                          body=gemini_body(), headers=GEM_HEADERS)
+    assert direct.status == 200 and direct.header("content-type") == "application/json"
+    norm = lambda b: re.sub(rb'"responseId":"mock-\d+"', b'"responseId":"mock-N"', b)
+    assert norm(c.raw_body) == norm(direct.body)
+    line = gw.access_for(c.header("x-request-id"))
+    assert line["prompt_tokens"] > 0 and line["completion_tokens"] == 7, line
+
+
+def test_gemini_client_with_alt_sse_is_still_relayed_untouched(gateway, mock):
+    gw = gateway(cfg(mock))
+    c = gw.stream(gemini_body(), headers=GEM_HEADERS, path="/v1beta/models/gemini-mock:streamGenerateContent?alt=sse")
+    c.read_all()
+    c.close()
+    assert c.header("content-type").startswith("text/event-stream")
+    direct = http_request(mock.port, "POST", "/v1beta/models/gemini-mock:streamGenerateContent?alt=sse",
+                          body=gemini_body(), headers=GEM_HEADERS)
+    norm = lambda b: re.sub(rb'"responseId":"mock-\d+"', b'"responseId":"mock-N"', b)
+    assert norm(c.raw_body) == norm(direct.body), "SSE bytes relayed as the provider sent them"
+    # alt=json is Google's name for the default (array) form
+    c, _, _ = array_stream(gw, "mock-small", query="?alt=json")
+    assert c.header("content-type") == ARRAY_CT and array_text(c.body_json()) == mock_text("mock-small")
+
+
+def test_an_upstream_failure_ends_the_array_with_an_error_element(gateway, mock, faults):
+    gw = gateway(cfg(mock,
+                     oai_err=provider(faults(error_event=3), models=["mock-err"], retries=0),
+                     oai_reset=provider(faults(reset_after=3), models=["mock-reset"], retries=0),
+                     gem_err=dict(provider(root(mock, error_event=3), models=["gemini-err"], api_key="gem-key",
+                                           retries=0), kind="gemini")))
+    for model, text in (("mock-err", "Hello from the "), ("mock-reset", "Hello from the "),
+                        ("gemini-err", "Hello from the ")):
+        c, _, _ = array_stream(gw, model)
+        assert c.status == 200 and c.header("content-type") == ARRAY_CT
+        doc = c.body_json()   # still one complete JSON array
+        assert array_text(doc) == text, (model, doc)
+        err = doc[-1]["error"]
+        assert isinstance(err["code"], int) and err["status"] and err["message"], (model, doc[-1])
+        assert not any(el.get("candidates", [{}])[0].get("finishReason") for el in doc[:-1]), \
+            "a failure must not look like a normal end"
+
+
+def test_an_error_status_before_the_stream_is_a_plain_gemini_error(gateway, mock):
+    limited = provider(mock.url(status=429), models=["mock-limited"], retries=0)
+    gw = gateway(cfg(mock, limited=limited))
+    r = gw.request("POST", "/v1beta/models/mock-limited:streamGenerateContent", json.dumps(gemini_body()).encode(),
+                   GEM_HEADERS)
+    assert r.status == 429, r
+    assert r.json()["error"]["status"] == "RESOURCE_EXHAUSTED"

@@ -38,7 +38,8 @@ def gem_body(**extra):
 
 
 GEM_TOOLS = [{"googleSearch": {}},
-             {"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "object"}}]}]
+             {"functionDeclarations": [{"name": "get_weather", "parameters": {
+                 "type": "object", "properties": {"city": {"type": "string"}}}}]}]
 
 
 def ant_stream(mock, body, pre="", headers=ANT_HEADERS):

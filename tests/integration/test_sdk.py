@@ -32,6 +32,7 @@ CHECKS = [
     "completions non-stream",
     "embeddings",
     "embeddings default encoding",
+    "embeddings via a Gemini provider",
     "models list",
     "unknown model raises NotFoundError",
     "mid-stream upstream reset raises",
@@ -86,6 +87,8 @@ def sdk_config(mock):
     return {"providers": {
         "mock": provider(mock.url(), models=("mock-small", "mock-embed")),
         "broken": provider(mock.url(reset_after=3), models=("mock-reset",)),
+        # Gemini kind: base_url is the host root (embeddings go to :batchEmbedContents)
+        "gem": dict(provider(mock.url()[:-len("/v1")], models=("gem-embed",)), kind="gemini"),
     }}
 
 

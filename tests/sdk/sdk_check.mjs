@@ -6,8 +6,9 @@
 //   MOONGATE_BASE_URL=http://127.0.0.1:8080/v1 node tests/sdk/sdk_check.mjs
 //
 // Expects a gateway whose config offers the mock provider (models mock-small
-// and mock-embed) and a second provider on the mock with the fault spec
-// reset_after=3 offering model mock-reset (see tests/integration/test_sdk.py).
+// and mock-embed), a second provider on the mock with the fault spec
+// reset_after=3 offering model mock-reset, and a Gemini-kind provider on the
+// mock offering gem-embed (see tests/integration/test_sdk.py).
 //
 // The last checks use the SDK's AzureOpenAI client against the gateway's
 // Azure-style route (/openai/deployments/{model}/...), endpoint = the gateway root.
@@ -155,6 +156,25 @@ check("embeddings default encoding", async () => {
   assert.equal(r.data.length, input.length);
   r.data.forEach((d) => {
     assert.deepEqual(Array.from(d.embedding), Array.from({ length: 8 }, (_, j) => d.index + 0.125 * j));
+  });
+});
+
+check("embeddings via a Gemini provider", async () => {
+  // translated to batchEmbedContents; the mock's vectors (gemini.c embed_value)
+  // are printed with 17 significant digits, so "float" must give the exact
+  // doubles and the SDK's default (base64) their float32 roundings
+  const value = (i, j) => [i + 0.125 * j, (i + 1) / 3, -(j + 1) / 7 * 1e-5, 0.1 * (i + j)][j % 4];
+  const input = ["alpha", "beta"];
+  const f = await client.embeddings.create({ model: "gem-embed", input, encoding_format: "float", dimensions: 6 });
+  assert.equal(f.data.length, input.length);
+  f.data.forEach((d, i) => {
+    assert.equal(d.index, i);
+    assert.deepEqual(d.embedding, Array.from({ length: 6 }, (_, j) => value(i, j)));
+  });
+  assert.ok(f.usage.prompt_tokens > 0, `usage ${JSON.stringify(f.usage)}`);
+  const b = await client.embeddings.create({ model: "gem-embed", input });
+  b.data.forEach((d, i) => {
+    assert.deepEqual(Array.from(d.embedding), Array.from({ length: 8 }, (_, j) => Math.fround(value(i, j))));
   });
 });
 

@@ -2,10 +2,12 @@
 --
 -- Owns: what one attempt sends to a provider of kind "gemini" (internals.md
 -- section 6): POST {base}/{api_version}/models/{model}:generateContent, or
--- :streamGenerateContent?alt=sse for streams (SSE, not the JSON-array framing),
--- or :countTokens; headers `x-goog-api-key` and `Content-Type`. The body is
--- already a Gemini request (no `model` member: the model is in the URL),
--- relayed as is.
+-- :streamGenerateContent?alt=sse for streams (SSE, not the JSON-array framing:
+-- a Gemini client that asked for the array gets it from the translator's
+-- re-framing, see moongate.translate), :countTokens, or :batchEmbedContents
+-- (OpenAI embeddings, translated); headers `x-goog-api-key` and
+-- `Content-Type`. The body is already a Gemini request (no top-level `model`:
+-- the model is in the URL), relayed as is.
 --
 -- Config: { kind = "gemini", api_key = env("GEMINI_API_KEY"),
 --           base_url = "https://generativelanguage.googleapis.com" (default;
@@ -46,6 +48,7 @@ end
 function M.url(P, model, endpoint, stream)
   local m = escape((model:gsub("^models/", "")))
   if endpoint == "count_tokens" then return P.models_url .. m .. ":countTokens" end
+  if endpoint == "embeddings" then return P.models_url .. m .. ":batchEmbedContents" end
   if stream then return P.models_url .. m .. ":streamGenerateContent?alt=sse" end
   return P.models_url .. m .. ":generateContent"
 end

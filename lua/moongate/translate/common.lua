@@ -94,6 +94,14 @@ function C.num(v)
   return nil
 end
 
+--- C.head(raw, n) -> the raw array text keeping its first n elements (each
+-- copied raw); the text itself when it has no more (or is not an array).
+function C.head(raw, n)
+  local items = C.items(raw)
+  if not items or #items <= n then return raw end
+  return "[" .. concat(items, ",", 1, n) .. "]"
+end
+
 --- C.is_object(raw) -> true when raw text is a JSON object
 function C.is_object(raw)
   return type(raw) == "string" and find(raw, "^[ \t\r\n]*{") ~= nil

@@ -18,12 +18,17 @@
 --     notably $schema, $id, $ref, $defs/definitions (references are not
 --     resolved), additionalProperties, const, oneOf/allOf, not, if/then/else,
 --     patternProperties, strict.
+-- What the subset cannot say (`fits`): the API refuses an OBJECT without
+-- properties ("should be non-empty for OBJECT type"), an enum on a non-STRING
+-- type, `items` that is not one schema (a tuple) and `required` naming no
+-- property. The translator then sends the JSON Schema itself instead
+-- (parametersJsonSchema / responseJsonSchema, PROTOCOLS 4.2).
 -- To OpenAI (`to_openai`, a Gemini client's schema for an OpenAI upstream):
 --   * upper-case types become lower-case; everything else is kept as is.
 local json = require("moongate.json")
 local C = require("moongate.translate.common")
 
-local type, ipairs = type, ipairs
+local type, ipairs, pairs, next = type, ipairs, pairs, next
 local sub, upper, lower, concat = string.sub, string.upper, string.lower, table.concat
 local encode = C.encode
 
@@ -106,6 +111,40 @@ end
 function S.to_gemini(raw) return walk(C.trim(raw), "gemini") end
 --- S.to_openai(raw_schema) -> raw JSON schema (lower-case types)
 function S.to_openai(raw) return walk(C.trim(raw), "openai") end
+
+-- One schema (decoded) fits Gemini's rules; depth-capped like the walk.
+local function fits(v, depth)
+  if type(v) ~= "table" then return false end
+  if depth > 64 then return true end
+  local t = type(v.type) == "string" and upper(v.type) or nil
+  local props = v.properties
+  if props ~= nil and type(props) ~= "table" then return false end
+  if t == "OBJECT" and (props == nil or next(props) == nil) then return false end
+  if v.enum ~= nil and t ~= nil and t ~= "STRING" then return false end
+  for _, p in pairs(props or {}) do
+    if not fits(p, depth + 1) then return false end
+  end
+  if v.items ~= nil and (type(v.items) ~= "table" or v.items[1] ~= nil or not fits(v.items, depth + 1)) then
+    return false
+  end
+  if type(v.anyOf) == "table" then
+    for _, x in ipairs(v.anyOf) do
+      if not fits(x, depth + 1) then return false end
+    end
+  end
+  if type(v.required) == "table" then
+    for _, name in ipairs(v.required) do
+      if type(name) ~= "string" or type(props) ~= "table" or props[name] == nil then return false end
+    end
+  end
+  return true
+end
+
+--- S.fits(raw_gemini_schema) -> true when the API takes this (rewritten)
+-- schema: see "What the subset cannot say" above.
+function S.fits(raw)
+  return fits(C.decode(raw), 0)
+end
 
 --- S.is_empty_object(raw) -> true for an object schema without properties
 -- (Gemini rejects OBJECT parameters with empty properties: omit them).

@@ -26,6 +26,17 @@
 --       (cache_creation_input_tokens also as prompt_tokens_details.cache_write_tokens when > 0)
 --     and back: input_tokens = prompt_tokens - cached_tokens - cache_write_tokens,
 --       cache_read_input_tokens = cached_tokens, cache_creation_input_tokens = cache_write_tokens.
+--   * tool parameters -> input_schema: copied raw; a schema that leaves its type
+--     implicit ({} or {"properties":...}) gets "type":"object" in front, as
+--     Anthropic requires input_schema.type "object" (PROTOCOLS 2.2 tools row).
+--   * deprecated function calling: an assistant `function_call` becomes a
+--     tool_use with a minted id ("call_fn<k>") and the `function` message after
+--     it the tool_result of that id (by name), so the pair stays adjacent.
+--   * stop_sequences -> stop: at most 4 (OpenAI's limit, PROTOCOLS 1.1); the
+--     rest are dropped rather than the request refused.
+--   * an Anthropic assistant turn with neither text nor tool_use (thinking
+--     only, or an empty final turn) becomes content "" (OpenAI refuses null
+--     content without tool_calls).
 --   * reasoning_effort -> thinking {budget_tokens = 1024 | 4096 | 16384} (low |
 --     medium | high); temperature/top_p are then dropped and max_tokens raised
 --     above the budget, as Anthropic requires. Anthropic `thinking` is not sent
@@ -104,6 +115,15 @@ local function system_text(m)
   return C.text_of(m.content, "\n")
 end
 
+-- OpenAI tool parameters (raw) -> input_schema (raw): type "object" made explicit.
+local function input_schema(raw)
+  if not C.is_object(raw) then return '{"type":"object","properties":{}}' end
+  local mm = C.members(raw)
+  if not mm or mm.type ~= nil then return raw end
+  if next(mm) == nil then return '{"type":"object","properties":{}}' end
+  return '{"type":"object",' .. sub(C.trim(raw), 2)
+end
+
 --- OpenAI chat request -> Anthropic Messages request.
 -- ctx: model (upstream id, else the body's), default_max_tokens; filled:
 -- ctx.stream, ctx.include_usage, ctx.json_tool.
@@ -113,6 +133,7 @@ function M.request_openai_to_anthropic(raw, ctx)
   if type(j) ~= "table" then return nil, "request body must be a JSON object" end
   local m = C.members(raw) or {}
   local system, turns = {}, {}
+  local fn_calls, fn_ids = 0, {} -- deprecated function_call: name -> id of its latest call
   for _, msg in ipairs(type(j.messages) == "table" and j.messages or {}) do
     local role = type(msg) == "table" and msg.role
     if role == "system" or role == "developer" then
@@ -145,8 +166,15 @@ function M.request_openai_to_anthropic(raw, ctx)
             "name", encode(tostring(f.name or "")), "input", C.args_object(f.arguments)))
         end
       end
+      local fc = msg.function_call
+      if type(fc) == "table" and type(fc.name) == "string" then
+        fn_calls = fn_calls + 1
+        fn_ids[fc.name] = "call_fn" .. fn_calls
+        push(turns, "assistant", obj("type", '"tool_use"', "id", encode(fn_ids[fc.name]),
+          "name", encode(fc.name), "input", C.args_object(fc.arguments)))
+      end
     elseif role == "tool" or role == "function" then
-      if role == "function" then msg = { tool_call_id = msg.name, content = msg.content } end
+      if role == "function" then msg = { tool_call_id = fn_ids[msg.name] or msg.name, content = msg.content } end
       push(turns, "user", tool_result(msg), true)
     end
   end
@@ -166,9 +194,8 @@ function M.request_openai_to_anthropic(raw, ctx)
     if type(t) == "table" and t.type == "function" and type(t["function"]) == "table" then
       local fm = C.members(C.members(rt)["function"]) or {}
       local f = t["function"]
-      local schema = C.is_object(fm.parameters) and fm.parameters or '{"type":"object","properties":{}}'
       tools[#tools + 1] = obj("name", encode(tostring(f.name)), "description", str(f.description),
-        "input_schema", schema, "strict", type(f.strict) == "boolean" and tostring(f.strict) or nil)
+        "input_schema", input_schema(fm.parameters), "strict", type(f.strict) == "boolean" and tostring(f.strict) or nil)
     end
   end
 
@@ -324,7 +351,7 @@ function M.request_anthropic_to_openai(raw, ctx)
           end
         end
         out[#out + 1] = obj("role", '"assistant"',
-          "content", #texts > 0 and encode(concat(texts)) or "null",
+          "content", #texts > 0 and encode(concat(texts)) or (#calls > 0 and "null" or '""'),
           "tool_calls", #calls > 0 and arr(calls) or nil)
       else
         local parts, only_text = {}, true
@@ -377,7 +404,7 @@ function M.request_anthropic_to_openai(raw, ctx)
   end
 
   local stop
-  if type(j.stop_sequences) == "table" and j.stop_sequences[1] ~= nil then stop = m.stop_sequences end
+  if type(j.stop_sequences) == "table" and j.stop_sequences[1] ~= nil then stop = C.head(m.stop_sequences, 4) end
   ctx.stream = j.stream == true
   local user = type(j.metadata) == "table" and j.metadata.user_id
   return obj(

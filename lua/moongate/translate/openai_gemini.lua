@@ -24,6 +24,17 @@
 --     completion_tokens_details.reasoning_tokens = thoughtsTokenCount.
 --   * finishReason: STOP/OTHER/RECITATION/... -> stop, MAX_TOKENS -> length,
 --     safety family -> content_filter; any functionCall -> tool_calls.
+--   * tool parameters / response_format schema -> Gemini's Schema subset
+--     (`parameters`, `responseSchema`) when the rewritten schema fits it
+--     (gemini_schema.fits); otherwise the JSON Schema as is, in
+--     `parametersJsonSchema` / `responseJsonSchema` (PROTOCOLS 4.2, 4.7): an
+--     object without properties, a non-string enum, tuple `items` or a
+--     `required` naming no property have no valid spelling in the subset.
+--   * deprecated function calling: an assistant `function_call` becomes a
+--     functionCall part and a `function` message its functionResponse.
+--   * a Gemini client's stopSequences (up to 5) -> stop: the first 4 (OpenAI's
+--     limit); a model turn with no text and no call (thoughts only) becomes an
+--     assistant message with content "" (OpenAI refuses null without tool_calls).
 --   * reasoning_effort -> thinkingConfig.thinkingBudget (none/minimal 0,
 --     low 1024, medium 8192, high 24576).
 --   * Gemini REST accepts lowerCamel and snake_case field names; incoming
@@ -137,8 +148,13 @@ function M.request_openai_to_gemini(raw, ctx)
             "thoughtSignature", sig and encode(sig) or nil))
         end
       end
-    elseif role == "tool" then
-      local name = names[tostring(msg.tool_call_id or "")] or tostring(msg.tool_call_id or "tool")
+      local fc = msg.function_call
+      if type(fc) == "table" and type(fc.name) == "string" then
+        push(turns, "model", obj("functionCall", obj("name", encode(fc.name), "args", C.args_object(fc.arguments))))
+      end
+    elseif role == "tool" or (role == "function" and type(msg.name) == "string") then
+      local name = role == "function" and msg.name
+        or names[tostring(msg.tool_call_id or "")] or tostring(msg.tool_call_id or "tool")
       push(turns, "user", obj("functionResponse", obj("name", encode(name), "response", response_object(msg.content))), true)
     end
   end
@@ -157,8 +173,10 @@ function M.request_openai_to_gemini(raw, ctx)
       local f = t["function"]
       local params = (C.members((C.members(rt) or {})["function"]) or {}).parameters
       if params and (not C.is_object(params) or schema.is_empty_object(params)) then params = nil end
+      local gparams = params and schema.to_gemini(params)
+      local fits = not gparams or schema.fits(gparams)
       decls[#decls + 1] = obj("name", encode(tostring(f.name)), "description", str(f.description),
-        "parameters", params and schema.to_gemini(params) or nil)
+        "parameters", fits and gparams or nil, "parametersJsonSchema", not fits and C.trim(params) or nil)
     end
   end
 
@@ -176,13 +194,16 @@ function M.request_openai_to_gemini(raw, ctx)
   local stop
   if type(j.stop) == "string" then stop = arr({ encode(j.stop) })
   elseif type(j.stop) == "table" and j.stop[1] ~= nil then stop = m.stop end
-  local mime, rschema
+  local mime, rschema, rjschema
   local rf = j.response_format
   if type(rf) == "table" and (rf.type == "json_object" or rf.type == "json_schema") then
     mime = '"application/json"'
     if rf.type == "json_schema" then
       local s = C.at(m.response_format, "json_schema", "schema")
-      if C.is_object(s) then rschema = schema.to_gemini(s) end
+      if C.is_object(s) then
+        rschema = schema.to_gemini(s)
+        if not schema.fits(rschema) then rschema, rjschema = nil, C.trim(s) end
+      end
     end
   end
   local function num(k) return type(j[k]) == "number" and m[k] or nil end
@@ -194,7 +215,7 @@ function M.request_openai_to_gemini(raw, ctx)
   local gen = obj("temperature", num("temperature"), "topP", num("top_p"), "topK", num("top_k"),
     "maxOutputTokens", max, "stopSequences", stop, "candidateCount", num("n"), "seed", num("seed"),
     "presencePenalty", num("presence_penalty"), "frequencyPenalty", num("frequency_penalty"),
-    "responseMimeType", mime, "responseSchema", rschema,
+    "responseMimeType", mime, "responseSchema", rschema, "responseJsonSchema", rjschema,
     "responseLogprobs", j.logprobs == true and "true" or nil, "logprobs", j.logprobs == true and num("top_logprobs") or nil,
     "thinkingConfig", thinking)
 
@@ -280,7 +301,8 @@ function M.request_gemini_to_openai(raw, ctx)
           texts[#texts + 1] = p.text
         end
       end
-      out[#out + 1] = obj("role", '"assistant"', "content", #texts > 0 and encode(concat(texts)) or "null",
+      out[#out + 1] = obj("role", '"assistant"',
+        "content", #texts > 0 and encode(concat(texts)) or (#calls > 0 and "null" or '""'),
         "tool_calls", #calls > 0 and arr(calls) or nil)
     else
       local items, only_text = {}, true
@@ -383,7 +405,7 @@ function M.request_gemini_to_openai(raw, ctx)
     "temperature", graw("temperature"), "top_p", graw("topP"),
     "n", graw("candidateCount"), "seed", graw("seed"),
     "presence_penalty", graw("presencePenalty"), "frequency_penalty", graw("frequencyPenalty"),
-    "stop", type(stop) == "table" and stop[1] ~= nil and (gm.stopSequences or gm.stop_sequences) or nil,
+    "stop", type(stop) == "table" and stop[1] ~= nil and C.head(gm.stopSequences or gm.stop_sequences, 4) or nil,
     "response_format", rf,
     "tools", #tools > 0 and arr(tools) or nil,
     "tool_choice", choice,
