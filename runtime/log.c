@@ -83,15 +83,26 @@ void log_json_escape(char *buf, size_t *len, size_t cap, const char *s)
     static const char hex[] = "0123456789abcdef";
     size_t n = *len;
     if (!s) s = "";
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s && n + 7 < cap) {
+        /* a run of bytes that need no escape, copied at once */
+        const char *r = s;
+        while ((unsigned char)*r >= 0x20 && *r != '"' && *r != '\\' && *r != 0x7f) r++;
+        size_t k = (size_t)(r - s);
+        if (k) {
+            if (k > cap - 7 - n) k = cap - 7 - n;   /* >= 1: n + 7 < cap */
+            memcpy(buf + n, s, k);
+            n += k;
+            s += k;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s++;
         if (c == '"' || c == '\\') { buf[n++] = '\\'; buf[n++] = (char)c; }
         else if (c == '\n') { buf[n++] = '\\'; buf[n++] = 'n'; }
         else if (c == '\t') { buf[n++] = '\\'; buf[n++] = 't'; }
-        else if (c < 0x20 || c == 0x7f) {
+        else {
             buf[n++] = '\\'; buf[n++] = 'u'; buf[n++] = '0'; buf[n++] = '0';
             buf[n++] = hex[c >> 4]; buf[n++] = hex[c & 15];
-        } else buf[n++] = (char)c;
+        }
     }
     *len = n;
 }

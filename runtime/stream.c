@@ -109,11 +109,14 @@ static void note_activity(stream_t *s)
 /* Hop-by-hop and gateway-owned headers are not forwarded to the client. */
 static int header_forwardable(const char *name, size_t len, int sse)
 {
-    static const char *drop[] = { "connection", "keep-alive", "transfer-encoding", "content-length",
-        "content-type", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-connection",
-        "date", "server", "set-cookie", "x-request-id", "alt-svc", NULL };
-    for (int i = 0; drop[i]; i++)
-        if (strlen(drop[i]) == len && strncasecmp(name, drop[i], len) == 0) return 0;
+#define H(s) { s, sizeof(s) - 1 }
+    static const struct { const char *s; size_t n; } drop[] = { H("connection"), H("keep-alive"),
+        H("transfer-encoding"), H("content-length"), H("content-type"), H("te"), H("trailer"),
+        H("upgrade"), H("proxy-authenticate"), H("proxy-connection"), H("date"), H("server"),
+        H("set-cookie"), H("x-request-id"), H("alt-svc") };
+#undef H
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (drop[i].n == len && strncasecmp(name, drop[i].s, len) == 0) return 0;
     if (sse && ((len == 13 && strncasecmp(name, "cache-control", 13) == 0) ||
                 (len == 17 && strncasecmp(name, "x-accel-buffering", 17) == 0)))
         return 0;
