@@ -621,16 +621,21 @@ static int oa_chat(struct mock_verr *e, const struct mjnode *root, int azure)
     return 0;
 }
 
-int mock_validate_openai_chat(const char *body, size_t len, int azure, struct mock_verr *e)
+int vrun(const char *body, size_t len, struct mock_verr *e, vcheck_fn check, int arg, const char *bad_json)
 {
     struct mjtree *t;
     int too_big;
     const struct mjnode *root = mjson_parse(body, len, &t, &too_big);
-    int rc = root ? oa_chat(e, root, azure)
+    int rc = root ? check(e, root, arg)
            : too_big ? 0 /* not judged (validate.h) */
-                     : vfail(e, NULL, NULL, "We could not parse the JSON body of your request.");
+                     : vfail(e, NULL, NULL, "%s", bad_json);
     mjson_tree_free(t);
     return rc;
+}
+
+int mock_validate_openai_chat(const char *body, size_t len, int azure, struct mock_verr *e)
+{
+    return vrun(body, len, e, oa_chat, azure, "We could not parse the JSON body of your request.");
 }
 
 struct mock_verr *mock_verr_dup(const struct mock_verr *e)

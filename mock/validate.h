@@ -38,6 +38,12 @@ struct mock_verr *mock_verr_dup(const struct mock_verr *e);
 
 /* ---- shared by validate*.c ----------------------------------------------- */
 
+/* Parses body and runs check(e, root, arg) on it; a body that is not JSON
+ * fails with bad_json as the message, one too big to judge passes (0). */
+struct mjnode;
+typedef int (*vcheck_fn)(struct mock_verr *e, const struct mjnode *root, int arg);
+int vrun(const char *body, size_t len, struct mock_verr *e, vcheck_fn check, int arg, const char *bad_json);
+
 /* Fills e and returns -1 (so `return vfail(...)` ends a check). */
 int vfail(struct mock_verr *e, const char *param, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

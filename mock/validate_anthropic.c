@@ -586,12 +586,6 @@ static int an_request(struct mock_verr *e, const struct mjnode *root, int count)
 
 int mock_validate_anthropic(const char *body, size_t len, int count_tokens, struct mock_verr *e)
 {
-    struct mjtree *t;
-    int too_big;
-    const struct mjnode *root = mjson_parse(body, len, &t, &too_big);
-    int rc = root ? an_request(e, root, count_tokens)
-           : too_big ? 0 /* not judged (validate.h) */
-                     : vfail(e, NULL, NULL, "There was an issue with your request body: it is not valid JSON");
-    mjson_tree_free(t);
-    return rc;
+    return vrun(body, len, e, an_request, count_tokens,
+                "There was an issue with your request body: it is not valid JSON");
 }
