@@ -36,6 +36,7 @@ typedef struct worker {
     struct event *drain_timer;    /* worker loop only */
     struct event *trim_ev;        /* worker loop only: malloc_trim when idle */
     uint64_t trimmed_at;          /* counter at the last trim: nothing new since, nothing to do */
+    uint64_t tick_counter;        /* counter at the last trim tick: a request since means busy */
 } worker_t;
 
 struct gateway {
