@@ -169,7 +169,7 @@ int policy_call(policy_vm_t *vm, int fn_ref, char *err, size_t errlen)
 {
     lua_State *L = vm->L;
     int base = lua_gettop(L) - 1;           /* index below the argument */
-    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->traceback_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
     lua_pushvalue(L, -3);                   /* the argument */
     deadline_arm(L, vm->timeout, 0);
@@ -191,7 +191,7 @@ int policy_pcall(policy_vm_t *vm, int nargs, int nresults, char *err, size_t err
 {
     lua_State *L = vm->L;
     int fn = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->traceback_ref);
     lua_insert(L, fn);
     deadline_arm(L, vm->timeout, 0);
     int rc = lua_pcall(L, nargs, nresults, fn);
@@ -457,6 +457,8 @@ policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *
 
     core_metatable(L);
     vm->core_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, traceback);
+    vm->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     lua_pushcfunction(L, traceback);
     lua_getglobal(L, "require");

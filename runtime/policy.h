@@ -32,6 +32,7 @@ typedef struct policy_vm {
     int handle_ref;      /* registry ref of host.handle */
     int done_ref;        /* registry ref of host.done, LUA_NOREF when no on_done */
     int core_mt_ref;     /* metatable for request cores */
+    int traceback_ref;   /* the pcall message handler, made once (a closure per call cost an allocation) */
     int translator_ref;  /* host.translator, LUA_NOREF when the host has none */
     double timeout;      /* policy_timeout, seconds */
     struct vm_mem *mem;  /* the VM's allocator state (policy.c) */

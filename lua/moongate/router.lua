@@ -17,7 +17,7 @@
 local router = {}
 
 local type, ipairs, concat = type, ipairs, table.concat
-local find, match, sub = string.find, string.match, string.sub
+local find, match, sub, byte = string.find, string.match, string.sub, string.byte
 
 --- The random source for alias choices: a function returning [0, 1).
 -- Replace it (or pass opts.rng to router.route) for deterministic tests.
@@ -161,6 +161,18 @@ local function route_passthrough(req, cfg, vendor, rng)
   return nil, 503, "no enabled OpenAI-compatible provider for " .. req.path, "no_provider", nil
 end
 
+-- The body's first non-blank byte is "{" (a byte loop: a pattern find is not
+-- compiled by LuaJIT 2.1).
+local function starts_object(s)
+  local i = 1
+  local b = byte(s, i)
+  while b == 32 or b == 9 or b == 13 or b == 10 do
+    i = i + 1
+    b = byte(s, i)
+  end
+  return b == 123
+end
+
 --- router.route(req, cfg [, opts]) -> attempts | nil, status, message, code, param
 -- opts.rng: random source for alias choices (default router.random).
 function router.route(req, cfg, opts)
@@ -172,7 +184,7 @@ function router.route(req, cfg, opts)
 
   local j, err = req:json()
   if j == nil then return nil, 400, "request body is not valid JSON: " .. err, "invalid_json", nil end
-  if type(j) ~= "table" or not find(req:body(), "^[ \t\r\n]*{") then
+  if type(j) ~= "table" or not starts_object(req:body()) then
     return nil, 400, "request body must be a JSON object", "invalid_json", nil
   end
   local bm = j.model
