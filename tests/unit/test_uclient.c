@@ -674,7 +674,8 @@ static void test_raw(uc_pool_t *p)
     snprintf(want, sizeof want, "PUT /x?q=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Mine: yes\r\n", srv_port);
     T_CHECK(strncmp(srv_last, want, strlen(want)) == 0);
     T_CHECK(strstr(srv_last, "Content-Length: 3\r\nConnection: keep-alive\r\n\r\nabc") != NULL);
-    T_CHECK(strstr(srv_last, "evil") == NULL && strstr(srv_last, "99") == NULL);
+    /* (not a bare "99": the server's random port may contain it) */
+    T_CHECK(strstr(srv_last, "evil") == NULL && strcasestr(srv_last, "content-length: 99") == NULL);
 
     /* close-delimited body */
     a = stats(p);
