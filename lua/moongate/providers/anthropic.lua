@@ -13,6 +13,8 @@
 --           base_url = "https://api.anthropic.com" (default; the host root, a
 --           trailing /v1 is tolerated), version = "2023-06-01", models = {...} }
 local json = require("moongate.json")
+local upstream = require("moongate.upstream")
+local with = upstream.with
 
 local M = { dialect = "anthropic", default_base_url = "https://api.anthropic.com" }
 
@@ -26,21 +28,11 @@ function M.validate(P, raw, where)
   P.version = v or "2023-06-01"
 end
 
-local function with(list, ...)
-  local out = {}
-  for i = 1, #list do out[i] = list[i] end
-  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
-  return out
-end
-
 function M.prepare(P)
   local base = P.base_url:gsub("/v1$", "")
-  local h = {}
-  if P.api_key then h[1] = "x-api-key: " .. P.api_key end
-  h[#h + 1] = "anthropic-version: " .. (P.version or "2023-06-01")
-  for _, x in ipairs(P.headers or {}) do h[#h + 1] = x end
-  P.h_json = with(h, "Content-Type: application/json")
-  P.h_json_sse = with(h, "Content-Type: application/json", "Accept: text/event-stream")
+  local _
+  _, P.h_json, P.h_json_sse = upstream.headers(P, P.api_key and "x-api-key: " .. P.api_key,
+    "anthropic-version: " .. (P.version or "2023-06-01"))
   P.urls = {}
   for ep, path in pairs(PATHS) do P.urls[ep] = base .. path end
 end

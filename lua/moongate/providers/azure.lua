@@ -14,6 +14,7 @@
 --           api_key = env("AZURE_OPENAI_API_KEY"), api_version = "2024-10-21",
 --           deployments = {...}, models = {...} }
 local openai = require("moongate.providers.openai")
+local upstream = require("moongate.upstream")
 
 local M = { dialect = "openai" }
 
@@ -40,28 +41,14 @@ function M.validate(P, raw, where)
   end
 end
 
-local function with(list, ...)
-  local out = {}
-  for i = 1, #list do out[i] = list[i] end
-  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
-  return out
-end
-
-local function escape(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+local escape = upstream.escape
 
 function M.prepare(P)
   P.api_version = P.api_version or "2024-10-21"
   P.deployments = P.deployments or {}
   local base = P.base_url:gsub("/openai/v1$", ""):gsub("/openai$", "")
   P.azure_base = base
-  local h = {}
-  if P.api_key then h[1] = "api-key: " .. P.api_key end
-  for _, x in ipairs(P.headers or {}) do h[#h + 1] = x end
-  P.h_base = h
-  P.h_json = with(h, "Content-Type: application/json")
-  P.h_json_sse = with(h, "Content-Type: application/json", "Accept: text/event-stream")
+  P.h_base, P.h_json, P.h_json_sse = upstream.headers(P, P.api_key and "api-key: " .. P.api_key)
 end
 
 --- M.url(P, model, endpoint) -> URL (nil for a passthrough endpoint)

@@ -12,6 +12,8 @@
 -- Config: { kind = "gemini", api_key = env("GEMINI_API_KEY"),
 --           base_url = "https://generativelanguage.googleapis.com" (default;
 --           the host root), api_version = "v1beta", models = {...} }
+local upstream = require("moongate.upstream")
+
 local M = { dialect = "gemini", default_base_url = "https://generativelanguage.googleapis.com" }
 
 function M.validate(P, raw, where)
@@ -22,26 +24,14 @@ function M.validate(P, raw, where)
   P.api_version = v or "v1beta"
 end
 
-local function with(list, ...)
-  local out = {}
-  for i = 1, #list do out[i] = list[i] end
-  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
-  return out
-end
-
 -- Model ids go into the path: anything outside the unreserved set is escaped.
-local function escape(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+local escape = upstream.escape
 
 function M.prepare(P)
   local base = P.base_url:gsub("/v1beta$", ""):gsub("/v1$", "")
   P.models_url = base .. "/" .. (P.api_version or "v1beta") .. "/models/"
-  local h = {}
-  if P.api_key then h[1] = "x-goog-api-key: " .. P.api_key end
-  for _, x in ipairs(P.headers or {}) do h[#h + 1] = x end
-  P.h_json = with(h, "Content-Type: application/json")
-  P.h_json_sse = with(h, "Content-Type: application/json", "Accept: text/event-stream")
+  local _
+  _, P.h_json, P.h_json_sse = upstream.headers(P, P.api_key and "x-goog-api-key: " .. P.api_key)
 end
 
 --- M.url(P, model, endpoint, stream) -> the request URL

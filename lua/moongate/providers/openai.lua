@@ -26,6 +26,8 @@
 -- vocabulary is documented in presets.lua; every preset has a fixture in
 -- spec/fixtures/presets/.
 local json = require("moongate.json")
+local upstream = require("moongate.upstream")
+local with = upstream.with
 
 local M = { dialect = "openai" }
 
@@ -34,22 +36,10 @@ local encode, sub, find, gsub, byte, concat = json.encode, string.sub, string.fi
 -- Path suffix after "/v1" per endpoint.
 local SUFFIX = { chat = "/chat/completions", completions = "/completions", embeddings = "/embeddings" }
 
-local function with(list, ...)
-  local out = {}
-  for i = 1, #list do out[i] = list[i] end
-  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
-  return out
-end
-
 --- Precomputes header arrays and URLs; they are shared (read-only) by every
 -- plan this provider appears in.
 function M.prepare(P)
-  local base = {}
-  if P.api_key then base[1] = "Authorization: Bearer " .. P.api_key end
-  for _, h in ipairs(P.headers or {}) do base[#base + 1] = h end
-  P.h_base = base
-  P.h_json = with(base, "Content-Type: application/json")
-  P.h_json_sse = with(base, "Content-Type: application/json", "Accept: text/event-stream")
+  P.h_base, P.h_json, P.h_json_sse = upstream.headers(P, P.api_key and "Authorization: Bearer " .. P.api_key)
   P.urls = {}
   for ep, suffix in pairs(SUFFIX) do P.urls[ep] = P.base_url .. suffix end
 end

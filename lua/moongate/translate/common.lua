@@ -169,6 +169,28 @@ function C.guess_mime(url, default)
 end
 
 --- SSE frames.
+--- Turns: OpenAI messages grouped into the alternating role turns Anthropic
+-- and Gemini want. C.turn_push(turns, role, item, first) appends a raw item
+-- to the last turn when it has this role (else opens a turn); `first` items
+-- (tool results) go before the others. C.turn_items(t) -> the turn's items
+-- in that order.
+function C.turn_push(turns, role, item, first)
+  local last = turns[#turns]
+  if not last or last.role ~= role then
+    last = { role = role, head = {}, rest = {} }
+    turns[#turns + 1] = last
+  end
+  local list = first and last.head or last.rest
+  list[#list + 1] = item
+end
+
+function C.turn_items(t)
+  local out = {}
+  for _, x in ipairs(t.head) do out[#out + 1] = x end
+  for _, x in ipairs(t.rest) do out[#out + 1] = x end
+  return out
+end
+
 function C.sse(data) return "data: " .. data .. "\n\n" end
 function C.sse_event(name, data) return "event: " .. name .. "\ndata: " .. data .. "\n\n" end
 

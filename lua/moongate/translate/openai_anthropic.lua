@@ -101,15 +101,7 @@ local function tool_result(m)
 end
 
 -- A turn accumulates blocks (raw) for one role; tool_result blocks first.
-local function push(turns, role, block, is_result)
-  local last = turns[#turns]
-  if not last or last.role ~= role then
-    last = { role = role, results = {}, blocks = {} }
-    turns[#turns + 1] = last
-  end
-  local list = is_result and last.results or last.blocks
-  list[#list + 1] = block
-end
+local push = C.turn_push
 
 local function system_text(m)
   return C.text_of(m.content, "\n")
@@ -180,9 +172,7 @@ function M.request_openai_to_anthropic(raw, ctx)
   end
   local msgs = {}
   for _, t in ipairs(turns) do
-    local blocks = {}
-    for _, b in ipairs(t.results) do blocks[#blocks + 1] = b end
-    for _, b in ipairs(t.blocks) do blocks[#blocks + 1] = b end
+    local blocks = C.turn_items(t)
     if #blocks > 0 then msgs[#msgs + 1] = obj("role", encode(t.role), "content", arr(blocks)) end
   end
 

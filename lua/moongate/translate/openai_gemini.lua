@@ -96,15 +96,7 @@ local function user_part(p)
   return nil
 end
 
-local function push(turns, role, part, first)
-  local last = turns[#turns]
-  if not last or last.role ~= role then
-    last = { role = role, head = {}, parts = {} }
-    turns[#turns + 1] = last
-  end
-  local list = first and last.head or last.parts
-  list[#list + 1] = part
-end
+local push = C.turn_push -- functionResponse parts first
 
 -- A tool message's content as a functionResponse.response object (raw).
 local function response_object(content)
@@ -160,9 +152,7 @@ function M.request_openai_to_gemini(raw, ctx)
   end
   local contents = {}
   for _, t in ipairs(turns) do
-    local parts = {}
-    for _, p in ipairs(t.head) do parts[#parts + 1] = p end
-    for _, p in ipairs(t.parts) do parts[#parts + 1] = p end
+    local parts = C.turn_items(t)
     contents[#contents + 1] = obj("role", encode(t.role), "parts", arr(parts))
   end
 
