@@ -1,5 +1,8 @@
 /* http.c - the HTTP/1.1 server of a worker, on libevent events and buffers.
  *
+ * (The request reader, head and body parsing, is http_read.c; the structs
+ * both share are in http_int.h.)
+ *
  * Owns: the listener, every connection (http_conn_t), the one request each
  * connection carries at a time (http_req_t is embedded in its connection,
  * since requests on a connection are handled strictly one after the other),
@@ -30,7 +33,7 @@
  *    every reply behind its write event: an epoll_ctl to arm it, a loop pass,
  *    and another epoll_ctl to disarm it.
  *
- * Closing is two-step: conn_close() closes the socket at once
+ * Closing is two-step: http_conn_close() closes the socket at once
  * and activates the connection's timer event; that event's callback, on the
  * next loop pass, tells the user (on_close) when a request was in progress
  * and frees the connection. So no user callback runs inside an http_* call,
@@ -55,109 +58,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "http_int.h"
+#include "fmt.h"
 
 
-/* Input we keep while a request is in progress (a pipelining client). Past
- * it the rest is dropped and the connection closes after the reply: a client
- * that pipelines must retry unanswered requests anyway (RFC 9112 9.3.2). */
-#define HTTP_PIPELINE_CAP   (64 * 1024)
-/* A chunk-size line with extensions; real clients send a few bytes. */
-#define HTTP_CHUNK_LINE_MAX 1024
-/* After an error reply we half-close and discard input this long so the
- * kernel does not answer unread bytes with an RST that eats our reply. */
-#define HTTP_LINGER_MS      1000
-/* A body buffer bigger than this is freed after its request instead of
- * being kept for the next one: one big upload must not pin memory. */
-#define HTTP_BODY_KEEP      (1024 * 1024)
-/* Empty lines tolerated before a request line (RFC 9112 2.2). */
-#define HTTP_MAX_LEAD_EOLS  8
-/* accept() failing with EMFILE & co: pause the listener this long. */
-#define HTTP_ACCEPT_PAUSE_MS 100
-/* Connections accepted per readiness of the listening socket (the rest
- * stays queued in the kernel; epoll, level-triggered, reports it again).
- * Measured at 4,096 paced streams opened at once (bench lane 3, two rounds
- * each): slices of 16 took longer to let every client in (TTFT p99 1175 and
- * 726 ms) and stalled more events (1208, 3397) than accepting the whole
- * queue (659 and 611 ms; 88, 1028), so the cap only bounds one turn. */
-#ifndef HTTP_ACCEPT_BATCH
-#define HTTP_ACCEPT_BATCH 1024
-#endif
-/* Bytes asked of one read: a whole typical request, and with libevent's
- * chain header (under 128 bytes) the chain it allocates stays a 16 KiB block
- * instead of being rounded up to 32 KiB. A larger body takes more reads. */
-#define HTTP_READ_SIZE      (16 * 1024 - 128)
-
-enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_HANDLING, ST_FLUSHING, ST_LINGER };
-enum body_mode { BODY_LENGTH, BODY_CHUNKED };
-enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
-enum reply_mode { RM_NONE, RM_CHUNKED, RM_RAW };
-enum framing { FR_LENGTH, FR_CHUNKED, FR_CLOSE };
-
-struct http_server {
-    struct event_base *base;
-    http_limits_t lim;
-    http_handler_fn handler;
-    void *arg;
-    http_error_fmt_fn err_fmt;
-    void *err_arg;
-    struct event *lev;          /* EV_READ on the listening socket; owns the fd */
-    evutil_socket_t lfd;
-    struct event *accept_retry;
-    const struct timeval *tv_header, *tv_body, *tv_idle;   /* common timeouts */
-    struct timeval tv_write, tv_linger;
-    http_conn_t *conns;
-    int active;
-    int stopping;
-};
-
-struct http_conn {
-    http_server_t *srv;
-    http_conn_t *prev, *next;
-    evutil_socket_t fd;            /* -1 once closed */
-    struct evbuffer *in, *out;     /* kept until conn_free */
-    struct event *rev;             /* readable: always armed while open, see conn_read_ev */
-    struct event *wev;             /* writable: armed while output waits, see conn_write_ev */
-    struct event *timer;           /* see conn_timer_cb */
-    enum conn_state state;
-    http_req_t req;
-    /* head: scanned in the input buffer, then copied to hbuf and split in place */
-    char *hbuf;
-    size_t hcap;
-    size_t hscan;                  /* offset of the first line not scanned yet */
-    size_t rl_end;                 /* offset past the request line, 0 until seen */
-    int hcount;
-    int head_taken;                /* the head left the input (conn_head_complete) */
-    http_header_t *hdrs;
-    int hdr_cap;
-    /* body */
-    char *body;
-    size_t body_cap, body_len;
-    enum body_mode body_mode;
-    size_t body_left;              /* LENGTH: bytes to go; CHUNKED: of this chunk */
-    enum chunk_state ch;
-    size_t trailer_bytes;
-    /* reply */
-    enum reply_mode reply;
-    http_req_cb on_close, on_drain;
-    void *cb_arg;
-    unsigned keep_alive : 1, req_live : 1, is_head : 1, close_after : 1, linger_after : 1,
-             overflow : 1, dead : 1, flush_pending : 1, above_high : 1,
-             push_pending : 1, writing : 1;   /* writing: output waits for EV_WRITE */
-    char client_addr[64];
-};
-
-#define REQ_CONN(r) ((http_conn_t *)((char *)(r) - offsetof(http_conn_t, req)))
-
-static void conn_process(http_conn_t *c);
 
 /* ---------- small helpers ---------- */
-
-static int is_tchar(unsigned char ch)
-{
-    if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') return 1;
-    if ((ch >= '0' && ch <= '9') || ch == '-') return 1;
-    return ch && strchr("!#$%&'*+.^_`|~", ch) != NULL;
-}
 
 static const char *status_reason(int status)
 {
@@ -199,15 +105,6 @@ static const char *status_reason(int status)
 static char *put_mem(char *p, const char *s, size_t n) { memcpy(p, s, n); return p + n; }
 static char *put_str(char *p, const char *s) { return put_mem(p, s, strlen(s)); }
 #define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
-
-static char *put_uint(char *p, size_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (n) *p++ = tmp[--n];
-    return p;
-}
 
 const char *http_error_code(int status)
 {
@@ -269,7 +166,7 @@ static void conn_free(http_conn_t *c)
 }
 
 /* Closes the socket now; the rest happens in conn_timer_cb on the next pass. */
-static void conn_close(http_conn_t *c)
+void http_conn_close(http_conn_t *c)
 {
     if (c->dead) return;
     c->dead = 1;
@@ -305,7 +202,7 @@ static void conn_begin_request(http_conn_t *c)
 static void conn_flushed(http_conn_t *c)
 {
     if (c->close_after || c->srv->stopping) {
-        if (!c->linger_after) { conn_close(c); return; }
+        if (!c->linger_after) { http_conn_close(c); return; }
         /* half-close, then swallow whatever the client still sends */
         shutdown(c->fd, SHUT_WR);
         c->state = ST_LINGER;
@@ -318,17 +215,15 @@ static void conn_flushed(http_conn_t *c)
     c->state = ST_IDLE;
     if (evbuffer_get_length(c->in) > 0) {
         conn_begin_request(c);
-        conn_process(c);
+        http_conn_process(c);
     } else {
         event_add(c->timer, c->srv->tv_idle);
     }
 }
 
 /* Queues an error produced by the server itself and closes after it. Always
- * returns -1 so parsers can `return conn_error(...)`. */
-static int conn_error(http_conn_t *c, int status, const char *msg);
+ * returns -1 so parsers can `return http_conn_error(...)`. */
 
-static void conn_push(http_conn_t *c);
 
 /* libevent (timer or event_active): one of
  *  - the connection was closed (dead): deliver on_close if a request was in
@@ -355,16 +250,16 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (c->push_pending || c->flush_pending) {
         if (c->push_pending) {
             c->push_pending = 0;
-            conn_push(c);
+            http_conn_push(c);
             if (c->dead) return;   /* write error: this event runs again to free */
         }
         if (c->flush_pending) { c->flush_pending = 0; conn_flushed(c); }
         return;
     }
     switch (c->state) {
-    case ST_HEAD: case ST_BODY: conn_error(c, 408, "request read timed out"); break;
+    case ST_HEAD: case ST_BODY: http_conn_error(c, 408, "request read timed out"); break;
     case ST_HANDLING: case ST_FLUSHING: break;   /* never armed there */
-    default: conn_close(c); break;
+    default: http_conn_close(c); break;
     }
 }
 
@@ -376,7 +271,7 @@ static int conn_write_out(http_conn_t *c)
 {
     int n = evbuffer_write(c->out, c->fd);
     if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return 0;
-    conn_close(c);
+    http_conn_close(c);
     return -1;
 }
 
@@ -387,7 +282,7 @@ static int conn_write_out(http_conn_t *c)
  * never moves the connection on, so it is safe inside any http_* call; a
  * write error closes (on_close follows from the loop): callers check c->dead
  * afterwards. */
-static void conn_push(http_conn_t *c)
+void http_conn_push(http_conn_t *c)
 {
     if (c->dead || c->writing || evbuffer_get_length(c->out) == 0) return;
     if (conn_write_out(c) < 0) return;
@@ -420,12 +315,12 @@ static int put_head(http_conn_t *c, int status, const char *ctype, const char *e
     char *p = v.iov_base;
     if (status < 100 || status > 999) status = 500;
     p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_uint(p, (size_t)status);
+    p = fmt_udec(p, (size_t)status);
     *p++ = ' ';
     p = put_str(p, status_reason(status));
     p = PUT_LIT(p, "\r\n");
     if (ctype) { p = PUT_LIT(p, "Content-Type: "); p = put_str(p, ctype); p = PUT_LIT(p, "\r\n"); }
-    if (fr == FR_LENGTH) { p = PUT_LIT(p, "Content-Length: "); p = put_uint(p, len); p = PUT_LIT(p, "\r\n"); }
+    if (fr == FR_LENGTH) { p = PUT_LIT(p, "Content-Length: "); p = fmt_udec(p, len); p = PUT_LIT(p, "\r\n"); }
     else if (fr == FR_CHUNKED) p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     p = c->keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n") : PUT_LIT(p, "Connection: close\r\n");
     if (extra) p = put_str(p, extra);
@@ -454,7 +349,7 @@ static const char *error_path(http_conn_t *c, char *buf, size_t cap)
     return t;
 }
 
-static int conn_error(http_conn_t *c, int status, const char *msg)
+int http_conn_error(http_conn_t *c, int status, const char *msg)
 {
     http_server_t *s = c->srv;
     struct evbuffer *in = c->in;
@@ -462,20 +357,20 @@ static int conn_error(http_conn_t *c, int status, const char *msg)
     char pbuf[HTTP_ERR_PATH_MAX];
     const char *path = error_path(c, pbuf, sizeof pbuf);
     event_del(c->timer);
-    if (!body) { evbuffer_drain(in, evbuffer_get_length(in)); conn_close(c); return -1; }
+    if (!body) { evbuffer_drain(in, evbuffer_get_length(in)); http_conn_close(c); return -1; }
     const char *ct = s->err_fmt(status, msg, path, body, s->err_arg);
     evbuffer_drain(in, evbuffer_get_length(in));
     c->keep_alive = 0;
     if (put_head(c, status, ct, NULL, FR_LENGTH, evbuffer_get_length(body)) < 0) {
         evbuffer_free(body);
-        conn_close(c);
+        http_conn_close(c);
         return -1;
     }
     evbuffer_add_buffer(c->out, body);
     evbuffer_free(body);
     c->state = ST_FLUSHING;
     c->close_after = c->linger_after = 1;
-    conn_push(c);
+    http_conn_push(c);
     if (!c->dead) conn_reply_queued(c);
     return -1;
 }
@@ -486,7 +381,7 @@ static void conn_end_reply(http_conn_t *c)
     c->req_live = 0;
     c->srv->active--;
     c->on_close = c->on_drain = NULL;
-    conn_push(c);
+    http_conn_push(c);
     if (c->dead) return;   /* conn_timer_cb frees it; on_close is not due any more */
     c->state = ST_FLUSHING;
     if (!c->keep_alive || c->srv->stopping || c->overflow) c->close_after = 1;
@@ -499,7 +394,7 @@ void http_reply(http_req_t *r, int status, const char *content_type,
     http_conn_t *c = REQ_CONN(r);
     if (!c->req_live || c->reply != RM_NONE) return;
     if (!c->dead) {
-        if (put_head(c, status, content_type, extra_headers, FR_LENGTH, len) < 0) conn_close(c);
+        if (put_head(c, status, content_type, extra_headers, FR_LENGTH, len) < 0) http_conn_close(c);
         else if (len && !c->is_head) evbuffer_add(c->out, body, len);
     }
     conn_end_reply(c);
@@ -513,7 +408,7 @@ void http_reply_start(http_req_t *r, int status, const char *content_type, const
     if (c->dead) return;
     if (put_head(c, status, content_type, extra_headers,
                  c->reply == RM_CHUNKED ? FR_CHUNKED : FR_CLOSE, 0) < 0) {
-        conn_close(c);
+        http_conn_close(c);
         return;
     }
     /* the first chunk usually follows at once and takes the head along in
@@ -546,7 +441,7 @@ size_t http_reply_chunk(http_req_t *r, const void *data, size_t len)
         if (c->reply == RM_CHUNKED) put_chunk_size(out, len);
         evbuffer_add(out, data, len);
         if (c->reply == RM_CHUNKED) evbuffer_add(out, "\r\n", 2);
-        conn_push(c);
+        http_conn_push(c);
         if (c->dead) return 0;
     }
     size_t pending = evbuffer_get_length(out);
@@ -567,7 +462,7 @@ size_t http_reply_chunk_buf(http_req_t *r, struct evbuffer *buf)
     }
     evbuffer_drain(buf, evbuffer_get_length(buf));
     if (len && !c->is_head) {
-        conn_push(c);
+        http_conn_push(c);
         if (c->dead) return 0;
     }
     size_t pending = evbuffer_get_length(out);
@@ -595,7 +490,7 @@ void http_reply_abort(http_req_t *r)
          * reset the connection instead (SO_LINGER 0 sends an RST) */
         struct linger lg = { 1, 0 };
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        conn_close(c);
+        http_conn_close(c);
     }
     /* chunked: what is queued still goes out, then the close without the
      * last chunk tells the client the body is incomplete */
@@ -623,370 +518,6 @@ const char *http_req_header(const http_req_t *r, const char *name)
     return NULL;
 }
 
-/* ---------- reading requests ---------- */
-
-static int conn_body_reserve(http_conn_t *c, size_t need)   /* need counts the NUL */
-{
-    if (need <= c->body_cap) return 0;
-    size_t cap = c->body_cap ? c->body_cap : 1024;
-    while (cap < need) cap *= 2;
-    size_t top = c->srv->lim.max_body + 1;
-    if (cap > top && need <= top) cap = top;
-    char *nb = realloc(c->body, cap);
-    if (!nb) return -1;
-    c->body = nb;
-    c->body_cap = cap;
-    return 0;
-}
-
-/* Content-Length value: 0 ok, -1 malformed, 1 larger than max. */
-static int parse_content_length(const char *v, size_t max, size_t *out)
-{
-    size_t n = 0;
-    int big = 0;
-    if (!*v) return -1;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9') return -1;
-        if (!big) { n = n * 10 + (size_t)(*v - '0'); if (n > max) big = 1; }
-    }
-    *out = n;
-    return big;
-}
-
-/* Whether a comma-separated header value holds token tok (case-insensitive). */
-static int has_token(const char *v, const char *tok)
-{
-    size_t tl = strlen(tok);
-    while (*v) {
-        while (*v == ' ' || *v == '\t' || *v == ',') v++;
-        const char *e = v;
-        while (*e && *e != ',') e++;
-        const char *t = e;
-        while (t > v && (t[-1] == ' ' || t[-1] == '\t')) t--;
-        if ((size_t)(t - v) == tl && strncasecmp(v, tok, tl) == 0) return 1;
-        v = e;
-    }
-    return 0;
-}
-
-/* Splits the request line (NUL-terminated, in hbuf) into method, target,
- * version; path and query are written to `extra` (room: target length + 3). */
-static int parse_request_line(http_conn_t *c, char *line, char *extra)
-{
-    http_req_t *r = &c->req;
-    char *sp = strchr(line, ' ');
-    if (!sp || sp == line) return -1;
-    *sp = 0;
-    for (char *m = line; *m; m++) if (!is_tchar((unsigned char)*m)) return -1;
-    char *target = sp + 1;
-    sp = strchr(target, ' ');
-    if (!sp || sp == target) return -1;
-    *sp = 0;
-    const char *ver = sp + 1;
-    if (strncmp(ver, "HTTP/1.", 7) != 0 || ver[7] < '0' || ver[7] > '9' || ver[8]) return -1;
-    for (const unsigned char *t = (const unsigned char *)target; *t; t++)
-        if (*t <= 0x20 || *t == 0x7f) return -1;
-    r->method = line;
-    r->target = target;
-    r->http_minor = ver[7] == '0' ? 0 : 1;
-
-    /* RFC 9112 3.2: origin-form ("/..."), asterisk-form ("*" alone) or
-     * absolute-form (scheme "://" ...), of which we keep the path only:
-     * nothing is proxied by target. Anything else is refused, so that no
-     * other string (a relative "v1/x", or a query holding "://") can be read
-     * as a path that a front proxy would not have seen. */
-    const char *t = target;
-    if (*t != '/' && strcmp(t, "*") != 0) {
-        const char *q = t;
-        if ((*q | 0x20) < 'a' || (*q | 0x20) > 'z') return -1;   /* scheme = ALPHA *(...) */
-        while (((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') || (*q >= '0' && *q <= '9') ||
-               *q == '+' || *q == '-' || *q == '.')
-            q++;
-        if (strncmp(q, "://", 3) != 0) return -1;
-        t = q + 3;
-        while (*t && *t != '/' && *t != '?') t++;
-    }
-    char *p = extra;
-    r->path = p;
-    if (*t != '/' && *t != '*') *p++ = '/';   /* absolute-form without a path: "/" */
-    while (*t && *t != '?') *p++ = *t++;
-    *p++ = 0;
-    r->query = p;
-    if (*t == '?') { t++; while (*t) *p++ = *t++; }
-    *p = 0;
-    return 0;
-}
-
-/* The head is complete: hlen bytes at the front of the input. Copies it out,
- * splits it in place, validates it and sets up the body read. */
-static int conn_head_complete(http_conn_t *c, struct evbuffer *in, size_t hlen)
-{
-    http_server_t *s = c->srv;
-    http_req_t *r = &c->req;
-    size_t need = hlen + 1 + c->rl_end + 3;
-    if (need > c->hcap) {
-        char *nb = realloc(c->hbuf, need);
-        if (!nb) { conn_close(c); return -1; }
-        c->hbuf = nb;
-        c->hcap = need;
-    }
-    if (c->hcount > c->hdr_cap) {
-        int cap = c->hdr_cap ? c->hdr_cap : 16;
-        while (cap < c->hcount) cap *= 2;
-        http_header_t *nh = realloc(c->hdrs, (size_t)cap * sizeof *nh);
-        if (!nh) { conn_close(c); return -1; }
-        c->hdrs = nh;
-        c->hdr_cap = cap;
-    }
-    char *h = c->hbuf;
-    evbuffer_remove(in, h, hlen);
-    c->head_taken = 1;
-    h[hlen] = 0;
-    if (memchr(h, 0, hlen)) return conn_error(c, 400, "NUL byte in request head");
-
-    char *nl = memchr(h, '\n', hlen);
-    *nl = 0;
-    if (nl > h && nl[-1] == '\r') nl[-1] = 0;
-    if (parse_request_line(c, h, h + hlen + 1) < 0) return conn_error(c, 400, "malformed request line");
-
-    int n = 0, n_te = 0, n_cl = 0, conn_close_tok = 0, conn_keep_tok = 0, expect = 0;
-    const char *te = NULL;
-    size_t cl = 0;
-    for (char *l = nl + 1; l < h + hlen; ) {
-        char *e = memchr(l, '\n', (size_t)(h + hlen - l));
-        *e = 0;
-        if (e > l && e[-1] == '\r') e[-1] = 0;
-        if (!*l) break;
-        if (*l == ' ' || *l == '\t') return conn_error(c, 400, "obsolete header line folding");
-        char *colon = l;
-        while (is_tchar((unsigned char)*colon)) colon++;
-        if (*colon != ':' || colon == l) return conn_error(c, 400, "malformed header line");
-        *colon = 0;
-        char *v = colon + 1;
-        while (*v == ' ' || *v == '\t') v++;
-        char *ve = v + strlen(v);
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) *--ve = 0;
-        for (const unsigned char *q = (const unsigned char *)v; *q; q++)
-            if ((*q < 0x20 && *q != '\t') || *q == 0x7f) return conn_error(c, 400, "control character in header value");
-        c->hdrs[n].name = l;
-        c->hdrs[n].value = v;
-        n++;
-        switch (l[0] | 0x20) {
-        case 'c':
-            if (strcasecmp(l, "content-length") == 0) {
-                size_t v2;
-                int rc = parse_content_length(v, s->lim.max_body, &v2);
-                if (rc < 0) return conn_error(c, 400, "invalid Content-Length");
-                if (rc > 0) v2 = (size_t)-1;   /* too large: 413 once the head is checked */
-                if (n_cl++ && v2 != cl) return conn_error(c, 400, "conflicting Content-Length headers");
-                cl = v2;
-            } else if (strcasecmp(l, "connection") == 0) {
-                if (has_token(v, "close")) conn_close_tok = 1;
-                if (has_token(v, "keep-alive")) conn_keep_tok = 1;
-            }
-            break;
-        case 't':
-            if (strcasecmp(l, "transfer-encoding") == 0) { n_te++; te = v; }
-            break;
-        case 'e':
-            if (strcasecmp(l, "expect") == 0 && strcasecmp(v, "100-continue") == 0) expect = 1;
-            break;
-        }
-        l = e + 1;
-    }
-    r->headers = c->hdrs;
-    r->n_headers = n;
-    r->client_addr = c->client_addr;
-    c->keep_alive = !conn_close_tok && (r->http_minor >= 1 || conn_keep_tok);
-    c->is_head = strcmp(r->method, "HEAD") == 0;
-
-    if (n_te && n_cl) return conn_error(c, 400, "both Content-Length and Transfer-Encoding");
-    if (n_te > 1 || (te && strcasecmp(te, "chunked") != 0))
-        return conn_error(c, 501, "unsupported Transfer-Encoding");
-    if (cl == (size_t)-1) return conn_error(c, 413, "request body too large");
-
-    c->state = ST_BODY;
-    c->body_len = 0;
-    c->body_mode = n_te ? BODY_CHUNKED : BODY_LENGTH;
-    c->body_left = cl;
-    c->ch = CH_SIZE;
-    c->trailer_bytes = 0;
-    if (conn_body_reserve(c, cl + 1) < 0) { conn_close(c); return -1; }
-    if (n_te || cl) {
-        event_add(c->timer, s->tv_body);
-        if (expect && r->http_minor >= 1 && evbuffer_get_length(in) == 0) {
-            evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-            conn_push(c);
-            if (c->dead) return -1;
-        }
-    }
-    return 1;
-}
-
-/* Cheap shape check of "METHOD SP target SP HTTP/d.d" on the raw line;
- * parse_request_line does the real work once the head is complete. */
-static int request_line_plausible(const char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len && is_tchar((unsigned char)p[i])) i++;
-    if (i == 0 || i >= len || p[i] != ' ') return 0;
-    size_t t = ++i;
-    while (i < len && p[i] != ' ' && (unsigned char)p[i] > 0x20 && p[i] != 0x7f) i++;
-    if (i == t || i >= len || p[i] != ' ') return 0;
-    i++;
-    return len - i == 8 && memcmp(p + i, "HTTP/", 5) == 0 && p[i + 5] >= '0' && p[i + 5] <= '9' &&
-           p[i + 6] == '.' && p[i + 7] >= '0' && p[i + 7] <= '9';
-}
-
-/* Scans the buffered head line by line. Returns 1 when it is complete (state
- * is then ST_BODY), 0 when more bytes are needed, -1 on an error reply. */
-static int conn_parse_head(http_conn_t *c, struct evbuffer *in)
-{
-    const http_limits_t *lim = &c->srv->lim;
-    if (c->hscan == 0 && c->rl_end == 0) {
-        for (int i = 0; i < HTTP_MAX_LEAD_EOLS; i++) {
-            char b[2];
-            ev_ssize_t got = evbuffer_copyout(in, b, 2);
-            if (got >= 1 && b[0] == '\n') evbuffer_drain(in, 1);
-            else if (got == 2 && b[0] == '\r' && b[1] == '\n') evbuffer_drain(in, 2);
-            else break;
-        }
-    }
-    size_t avail = evbuffer_get_length(in);
-    size_t cap = lim->max_request_line + lim->max_header_bytes + 8;
-    size_t n = avail < cap ? avail : cap;
-    if (n == 0) return 0;
-    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-    if (!p) { conn_close(c); return -1; }
-    size_t pos = c->hscan;
-    for (;;) {
-        const char *nl = memchr(p + pos, '\n', n - pos);
-        if (!nl) break;
-        size_t end = (size_t)(nl - p) + 1;
-        size_t len = end - pos - 1;
-        if (len && p[pos + len - 1] == '\r') len--;
-        if (c->rl_end == 0) {
-            if (len > lim->max_request_line) return conn_error(c, 414, "request line too long");
-            if (len == 0) return conn_error(c, 400, "empty request line");
-            /* answer garbage now rather than after a header timeout */
-            if (!request_line_plausible(p + pos, len)) return conn_error(c, 400, "malformed request line");
-            c->rl_end = end;
-        } else if (len == 0) {
-            return conn_head_complete(c, in, end);
-        } else {
-            if (++c->hcount > lim->max_headers) return conn_error(c, 431, "too many header fields");
-            if (end - c->rl_end > lim->max_header_bytes) return conn_error(c, 431, "request header fields too large");
-        }
-        pos = end;
-    }
-    c->hscan = pos;
-    /* an incomplete line: it already breaks a limit, or we wait for more */
-    if (c->rl_end == 0 && n > lim->max_request_line + 1) return conn_error(c, 414, "request line too long");
-    if (c->rl_end && n - c->rl_end > lim->max_header_bytes) return conn_error(c, 431, "request header fields too large");
-    return 0;
-}
-
-/* Body by Content-Length: 1 done, 0 need more. */
-static int conn_read_length(http_conn_t *c, struct evbuffer *in)
-{
-    size_t avail = evbuffer_get_length(in);
-    size_t k = avail < c->body_left ? avail : c->body_left;
-    if (k) {
-        evbuffer_remove(in, c->body + c->body_len, k);
-        c->body_len += k;
-        c->body_left -= k;
-    }
-    return c->body_left == 0;
-}
-
-/* Chunked body, decoded into c->body: 1 done, 0 need more, -1 error reply. */
-static int conn_read_chunked(http_conn_t *c, struct evbuffer *in)
-{
-    const http_limits_t *lim = &c->srv->lim;
-    for (;;) {
-        size_t avail = evbuffer_get_length(in), eol_len = 0;
-        struct evbuffer_ptr e;
-        switch (c->ch) {
-        case CH_SIZE: {
-            e = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
-            if (e.pos < 0) {
-                if (avail > HTTP_CHUNK_LINE_MAX) return conn_error(c, 400, "bad chunked encoding");
-                return 0;
-            }
-            if ((size_t)e.pos > HTTP_CHUNK_LINE_MAX) return conn_error(c, 400, "bad chunked encoding");
-            char line[HTTP_CHUNK_LINE_MAX + 1];
-            evbuffer_remove(in, line, (size_t)e.pos);
-            line[e.pos] = 0;
-            evbuffer_drain(in, eol_len);
-            size_t v = 0;
-            int digits = 0, big = 0;
-            const char *q = line;
-            for (;; q++, digits++) {
-                int d = (*q >= '0' && *q <= '9') ? *q - '0' : ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'f') ? (*q | 0x20) - 'a' + 10 : -1;
-                if (d < 0) break;
-                if (!big) { v = v * 16 + (size_t)d; if (v > lim->max_body) big = 1; }
-            }
-            while (*q == ' ' || *q == '\t') q++;
-            if (!digits || (*q && *q != ';')) return conn_error(c, 400, "bad chunked encoding");
-            if (big || v > lim->max_body - c->body_len) return conn_error(c, 413, "request body too large");
-            if (v == 0) { c->ch = CH_TRAILER; break; }
-            if (conn_body_reserve(c, c->body_len + v + 1) < 0) { conn_close(c); return -1; }
-            c->body_left = v;
-            c->ch = CH_DATA;
-            break;
-        }
-        case CH_DATA:
-            if (!avail) return 0;
-            if (!conn_read_length(c, in)) return 0;
-            c->ch = CH_DATA_END;
-            break;
-        case CH_DATA_END: {
-            unsigned char b[2];
-            if (!avail) return 0;
-            evbuffer_copyout(in, b, 2);
-            if (b[0] == '\n') evbuffer_drain(in, 1);
-            else if (b[0] == '\r' && avail < 2) return 0;
-            else if (b[0] == '\r' && b[1] == '\n') evbuffer_drain(in, 2);
-            else return conn_error(c, 400, "bad chunked encoding");
-            c->ch = CH_SIZE;
-            break;
-        }
-        case CH_TRAILER:
-            e = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
-            if (e.pos < 0) {
-                if (c->trailer_bytes + avail > lim->max_header_bytes) return conn_error(c, 431, "trailer too large");
-                return 0;
-            }
-            evbuffer_drain(in, (size_t)e.pos + eol_len);
-            if (e.pos == 0) return 1;
-            c->trailer_bytes += (size_t)e.pos + eol_len;
-            if (c->trailer_bytes > lim->max_header_bytes) return conn_error(c, 431, "trailer too large");
-            break;
-        }
-    }
-}
-
-/* Runs the request state machine over the buffered input as far as it goes. */
-static void conn_process(http_conn_t *c)
-{
-    struct evbuffer *in = c->in;
-    if (c->state == ST_HEAD && conn_parse_head(c, in) <= 0) return;
-    if (c->state != ST_BODY) return;
-    int r = c->body_mode == BODY_CHUNKED ? conn_read_chunked(c, in) : conn_read_length(c, in);
-    if (r < 0) return;
-    if (r == 0) return;   /* body_timeout runs from the end of the head: a whole-body deadline */
-    http_req_t *req = &c->req;
-    c->body[c->body_len] = 0;
-    req->body = c->body;
-    req->body_len = c->body_len;
-    event_del(c->timer);
-    c->state = ST_HANDLING;
-    c->req_live = 1;
-    c->reply = RM_NONE;
-    c->srv->active++;
-    c->srv->handler(req, c->srv->arg);
-}
-
 /* ---------- socket callbacks ---------- */
 
 /* Bytes arrived. Parse while reading a request; keep (pipelining) while one
@@ -999,7 +530,7 @@ static void conn_input(http_conn_t *c)
         conn_begin_request(c);
         /* fall through */
     case ST_HEAD: case ST_BODY:
-        conn_process(c);
+        http_conn_process(c);
         return;
     case ST_HANDLING: case ST_FLUSHING:
         if (c->close_after || c->overflow) evbuffer_drain(in, evbuffer_get_length(in));
@@ -1025,7 +556,7 @@ static void conn_read_ev(evutil_socket_t fd, short what, void *arg)
     struct evbuffer_iovec v[2];
     struct iovec iov[2];
     int nv = evbuffer_reserve_space(in, HTTP_READ_SIZE, v, 2);
-    if (nv < 1) { conn_close(c); return; }
+    if (nv < 1) { http_conn_close(c); return; }
     for (int i = 0; i < nv; i++) { iov[i].iov_base = v[i].iov_base; iov[i].iov_len = v[i].iov_len; }
     ssize_t n = readv(fd, iov, nv);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -1040,7 +571,7 @@ static void conn_read_ev(evutil_socket_t fd, short what, void *arg)
             event_del(c->rev);
             return;
         }
-        conn_close(c);
+        http_conn_close(c);
         return;
     }
     size_t left = (size_t)n;
@@ -1064,7 +595,7 @@ static void conn_write_ev(evutil_socket_t fd, short what, void *arg)
     http_conn_t *c = arg;
     struct evbuffer *out = c->out;
     (void)fd;
-    if (what & EV_TIMEOUT) { conn_close(c); return; }
+    if (what & EV_TIMEOUT) { http_conn_close(c); return; }
     if (conn_write_out(c) < 0) return;
     if (evbuffer_get_length(out) == 0) {
         c->writing = 0;
@@ -1253,7 +784,7 @@ void http_server_stop_accepting(http_server_t *s)
     if (s->lev) { event_free(s->lev); s->lev = NULL; evutil_closesocket(s->lfd); }
     event_del(s->accept_retry);
     for (http_conn_t *c = s->conns; c; c = c->next)
-        if (!c->dead && c->state == ST_IDLE) conn_close(c);
+        if (!c->dead && c->state == ST_IDLE) http_conn_close(c);
 }
 
 int http_server_active(const http_server_t *s)
