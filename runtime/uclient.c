@@ -29,6 +29,8 @@
  * request's deferred event. A uc_cancel from inside a parser-driven user
  * callback only marks the request (conn->in_parse); the parse loop frees it
  * when the parser returns. */
+/* (The response parser's side is uclient_parse.c; the structs both share are
+ * in uclient_int.h.) */
 #include "uclient.h"
 #include "fmt.h"
 
@@ -53,90 +55,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-
-#define UC_MAX_ADDRS 4     /* addresses kept per origin: a host's A + AAAA records, with room */
-#define UC_DNS_TTL_S 60.0  /* evdns_getaddrinfo hides TTLs; 60 s is curl's default DNS cache age */
-#define UC_IDLE_MAX_S 50.0 /* idle connections older than this are closed, not reused: common load
-                            * balancers drop idle connections at 60 s, often without a FIN we see */
-#define UC_HOST_MAX 255    /* longest DNS name */
-#define UC_READ_MAX 16384  /* bytes asked of one read on a plain connection */
-#define UC_HBUF_MIN 256    /* first size of a connection's header scratch; doubles as needed
-                            * (http_parser caps a header block at 80 KiB) */
-
-typedef struct uc_origin uc_origin_t;
-typedef struct uc_conn uc_conn_t;
-
-struct uc_pool {
-    struct event_base *base;
-    struct evdns_base *dns;
-    int own_dns;
-    int max_idle;
-    int api_depth;              /* > 0 while inside uc_start: on_done must be deferred */
-    int stale_retry;            /* retry once on a stale keep-alive connection (default on) */
-    struct timeval idle_tv;     /* an idle pooled connection is closed after this */
-    long active;                /* started, not yet freed requests */
-    SSL_CTX *ssl_ctx;           /* created on the first https request */
-    uc_origin_t *origins;
-    uc_stats_t st;
-};
-
-struct uc_origin {
-    uc_origin_t *next;
-    int tls, verify, literal;   /* literal: host is an IP address (no DNS, no SNI) */
-    unsigned port;
-    struct sockaddr_storage addr[UC_MAX_ADDRS];
-    socklen_t alen[UC_MAX_ADDRS];
-    int n_addr;
-    double addr_expiry;         /* monotonic seconds */
-    uc_conn_t *idle;            /* most recently used first */
-    int n_idle;
-    char host[UC_HOST_MAX + 1];
-};
-
-struct uc_conn {
-    uc_pool_t *pool;
-    uc_origin_t *origin;
-    struct bufferevent *bev;    /* connect, writes, TLS; reads too on TLS connections */
-    struct event *rev;          /* plain TCP: our own read event (see conn_readable) */
-    uc_req_t *req;              /* NULL while idle */
-    uc_conn_t *next, *prev;     /* idle list */
-    int is_idle, connected, in_parse;
-    unsigned nreq;              /* requests sent on it so far */
-    double idle_since;
-    http_parser parser;         /* parser.data = this conn */
-    char *hbuf;                 /* current header: name bytes then value bytes */
-    size_t hcap, hname, hval;
-    int hstate;                 /* 0 none, 1 in name, 2 in value */
-};
-
-enum { RS_RESOLVING = 1, RS_CONNECTING, RS_SENT, RS_DONE };
-
-struct uc_req {
-    uc_pool_t *pool;
-    uc_origin_t *origin;
-    uc_conn_t *conn;
-    uc_callbacks_t cb;
-    void *arg;
-    struct evdns_getaddrinfo_request *dns;
-    struct event *timer, *defer;        /* inside this allocation */
-    const char *head, *body;
-    size_t head_len, body_len;
-    double deadline, t_connect;         /* monotonic seconds; deadline 0 = none */
-    int connect_ms, state, addr_i;
-    unsigned is_head : 1, reused : 1, retried : 1, got_bytes : 1, status_sent : 1,
-             complete : 1, keep : 1, paused : 1, cancelled : 1, aborted : 1,
-             dns_pending : 1, in_done : 1, hdrs_done : 1;
-    const char *pend;                   /* body chunk refused with UC_PAUSE (in the input buffer) */
-    size_t pend_len, pend_drain;        /* drain pend_drain input bytes once it is taken */
-    int result;
-    const char *detail;
-    char dbuf[256];
-};
+#include "uclient_int.h"
 
 static void req_connect(uc_req_t *r);
 static void req_resolve(uc_req_t *r);
-static void req_finish(uc_req_t *r, int result, const char *detail, int keep);
-static int process_input(uc_conn_t *c);
 
 static double mono(void)
 {
@@ -191,7 +113,7 @@ static void conn_read_on(uc_conn_t *c, const struct timeval *tv)
     else if (!(bufferevent_get_enabled(c->bev) & EV_READ)) bufferevent_enable(c->bev, EV_READ);
 }
 
-static void conn_read_off(uc_conn_t *c)
+void ucx_conn_read_off(uc_conn_t *c)
 {
     if (c->rev) event_del(c->rev);
     else bufferevent_disable(c->bev, EV_READ);
@@ -273,7 +195,7 @@ static void done_deliver(uc_req_t *r)
 
 /* Ends the request: timer and DNS stopped, connection pooled (keep) or
  * closed, then on_done now, or from the loop when inside a uc_* call. */
-static void req_finish(uc_req_t *r, int result, const char *detail, int keep)
+void ucx_req_finish(uc_req_t *r, int result, const char *detail, int keep)
 {
     if (r->state == RS_DONE) return;
     r->state = RS_DONE;
@@ -294,7 +216,7 @@ static void req_finish(uc_req_t *r, int result, const char *detail, int keep)
 }
 
 /* Cancel: everything goes, no callback. */
-static void req_destroy(uc_req_t *r)
+void ucx_req_destroy(uc_req_t *r)
 {
     if (r->dns_pending && r->dns) evdns_getaddrinfo_cancel(r->dns);
     r->dns_pending = 0;
@@ -329,7 +251,7 @@ static int maybe_retry(uc_req_t *r)
 static void send_failed(uc_req_t *r, int err)
 {
     if (maybe_retry(r)) return;
-    req_finish(r, UC_ERR_RESET, detailf(r, "send to", strerror(err)), 0);
+    ucx_req_finish(r, UC_ERR_RESET, detailf(r, "send to", strerror(err)), 0);
 }
 
 /* Writes the request on r->conn: directly with one sendmsg on plain TCP
@@ -362,187 +284,6 @@ static void req_send(uc_req_t *r)
     }
 }
 
-/* ---------- response parsing (http_parser callbacks, from process_input) ----------
- * Each returns 0 to go on, non-zero to stop the parser (cancel, abort,
- * protocol error); on_headers_complete returns 1 for "no body" (HEAD). */
-
-static int interim(const http_parser *hp) { return hp->status_code / 100 == 1; }
-
-static int hbuf_add(uc_conn_t *c, const char *at, size_t len)
-{
-    size_t need = c->hname + c->hval + len;
-    if (need > c->hcap) {
-        size_t cap = c->hcap ? c->hcap : UC_HBUF_MIN;
-        while (cap < need) cap *= 2;
-        char *n = realloc(c->hbuf, cap);
-        if (!n) return -1;
-        c->hbuf = n;
-        c->hcap = cap;
-    }
-    memcpy(c->hbuf + c->hname + c->hval, at, len);
-    return 0;
-}
-
-static int deliver_status(uc_conn_t *c)
-{
-    uc_req_t *r = c->req;
-    if (r->status_sent) return 0;
-    r->status_sent = 1;
-    if (r->cb.on_status) r->cb.on_status(r->arg, c->parser.status_code);
-    return r->cancelled ? -1 : 0;
-}
-
-static int emit_header(uc_conn_t *c)
-{
-    uc_req_t *r = c->req;
-    c->hstate = 0;
-    if (deliver_status(c)) return -1;
-    const char *v = c->hbuf + c->hname;
-    size_t vlen = c->hval;
-    while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
-    if (r->cb.on_header) r->cb.on_header(r->arg, c->hbuf, c->hname, v, vlen);
-    return r->cancelled ? -1 : 0;
-}
-
-/* Header callbacks after the header block are chunked trailers: dropped. */
-static int p_header_field(http_parser *hp, const char *at, size_t len)
-{
-    uc_conn_t *c = hp->data;
-    if (interim(hp) || c->req->hdrs_done) return 0;
-    if (c->hstate == 2 && emit_header(c)) return -1;
-    if (c->hstate != 1) { c->hname = c->hval = 0; c->hstate = 1; }
-    if (hbuf_add(c, at, len)) return -1;
-    c->hname += len;
-    return 0;
-}
-
-static int p_header_value(http_parser *hp, const char *at, size_t len)
-{
-    uc_conn_t *c = hp->data;
-    if (interim(hp) || c->req->hdrs_done) return 0;
-    c->hstate = 2;
-    if (hbuf_add(c, at, len)) return -1;
-    c->hval += len;
-    return 0;
-}
-
-static int p_headers_complete(http_parser *hp)
-{
-    uc_conn_t *c = hp->data;
-    uc_req_t *r = c->req;
-    if (interim(hp)) {
-        c->hstate = 0;
-        return hp->status_code == 101 ? -1 : 0;   /* we never ask to upgrade */
-    }
-    if (c->hstate == 2 && emit_header(c)) return -1;
-    if (deliver_status(c)) return -1;
-    r->hdrs_done = 1;
-    if (r->cb.on_headers_end) r->cb.on_headers_end(r->arg);
-    if (r->cancelled) return -1;
-    return r->is_head ? 1 : 0;
-}
-
-static int p_body(http_parser *hp, const char *at, size_t len)
-{
-    uc_conn_t *c = hp->data;
-    uc_req_t *r = c->req;
-    size_t n = r->cb.on_body ? r->cb.on_body(r->arg, at, len) : len;
-    if (r->cancelled) return -1;
-    if (n == UC_PAUSE) {
-        /* at points into the input buffer's first chain; nothing is read or
-         * drained until the chunk is taken, so it stays valid */
-        r->pend = at;
-        r->pend_len = len;
-        r->paused = 1;
-        conn_read_off(c);
-        http_parser_pause(hp, 1);
-        return 0;
-    }
-    if (n != len) { r->aborted = 1; return -1; }
-    return 0;
-}
-
-static int p_message_complete(http_parser *hp)
-{
-    uc_conn_t *c = hp->data;
-    uc_req_t *r = c->req;
-    if (interim(hp)) return 0;      /* 1xx: the final response follows on the same stream */
-    r->complete = 1;
-    r->keep = hp->http_major == 1 && hp->http_minor >= 1 && http_should_keep_alive(hp);
-    http_parser_pause(hp, 1);       /* stop here: bytes after the response are checked, not parsed */
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_header_field = p_header_field,
-    .on_header_value = p_header_value,
-    .on_headers_complete = p_headers_complete,
-    .on_body = p_body,
-    .on_message_complete = p_message_complete,
-};
-
-/* The response is complete and its bytes drained: pool the connection when
- * both sides agree on keep-alive and nothing is left over either way. */
-static void req_complete(uc_req_t *r)
-{
-    uc_conn_t *c = r->conn;
-    int keep = r->keep && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-               evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
-    req_finish(r, UC_OK, NULL, keep);
-}
-
-/* Hands a chunk refused with UC_PAUSE to on_body again. Returns 1 when it
- * was taken, 0 when paused again or the request ended (r may be gone). */
-static int redeliver(uc_conn_t *c)
-{
-    uc_req_t *r = c->req;
-    c->in_parse = 1;
-    size_t n = r->cb.on_body(r->arg, r->pend, r->pend_len);
-    c->in_parse = 0;
-    if (r->cancelled) { req_destroy(r); return 0; }
-    if (n == UC_PAUSE) { r->paused = 1; return 0; }
-    if (n != r->pend_len) { req_finish(r, UC_ERR_ABORTED, "aborted by on_body", 0); return 0; }
-    r->pend = NULL;
-    r->pend_len = 0;
-    evbuffer_drain(bufferevent_get_input(c->bev), r->pend_drain);
-    r->pend_drain = 0;
-    return !r->paused;
-}
-
-/* Parses what the input buffer holds, one contiguous chain at a time.
- * Returns 1 while the request goes on on this connection, 0 when it ended,
- * was cancelled or retried (c may be gone), or is paused. */
-static int process_input(uc_conn_t *c)
-{
-    uc_req_t *r = c->req;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    if (r->pend_len && !redeliver(c)) return 0;
-    http_parser_pause(&c->parser, 0);
-    for (;;) {
-        if (r->paused) return 0;
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) return 1;
-        r->got_bytes = 1;
-        c->in_parse = 1;
-        size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
-        c->in_parse = 0;
-        if (r->cancelled) { req_destroy(r); return 0; }
-        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-        if (e == HPE_OK) { evbuffer_drain(in, n); continue; }
-        if (e == HPE_PAUSED) {
-            if (r->pend_len) { r->pend_drain = n; return 0; }
-            evbuffer_drain(in, n);
-            if (r->complete) { req_complete(r); return 0; }
-            return 0;                               /* uc_pause from a callback */
-        }
-        if (r->aborted) { req_finish(r, UC_ERR_ABORTED, "aborted by on_body", 0); return 0; }
-        snprintf(r->dbuf, sizeof r->dbuf, "bad response from %.80s:%u: %.120s", r->origin->host,
-                 r->origin->port, c->parser.status_code == 101 ? "unexpected 101" : http_errno_description(e));
-        req_finish(r, UC_ERR_PROTOCOL, r->dbuf, 0);
-        return 0;
-    }
-}
-
 /* ---------- libevent callbacks ---------- */
 
 /* bufferevent read callback (libevent, data was added to the input). While
@@ -554,7 +295,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     (void)bev;
     if (!c->req) { conn_close(c); return; }
     if (c->req->paused || c->req->pend_len) return;
-    process_input(c);
+    ucx_process_input(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -600,7 +341,7 @@ static void connect_failed(uc_req_t *r, int code, const char *why)
         if (!o->literal) o->addr_expiry = 0;    /* re-resolve next time */
         if (r->addr_i + 1 < o->n_addr) { r->addr_i++; req_connect(r); return; }
     }
-    req_finish(r, code, detailf(r, code == UC_ERR_TLS ? "TLS with" : "connect to", why), 0);
+    ucx_req_finish(r, code, detailf(r, code == UC_ERR_TLS ? "TLS with" : "connect to", why), 0);
 }
 
 /* bufferevent event callback (libevent): connected (TCP, or TCP + TLS
@@ -620,7 +361,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             /* from now on reads go through c->rev (conn_readable) */
             bufferevent_disable(bev, EV_READ);
             c->rev = event_new(c->pool->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, conn_readable, c);
-            if (!c->rev) { req_finish(r, UC_ERR_CONNECT, "out of memory", 0); return; }
+            if (!c->rev) { ucx_req_finish(r, UC_ERR_CONNECT, "out of memory", 0); return; }
             if (!r->paused) event_add(c->rev, NULL);
         } else if (r->paused) {
             bufferevent_disable(bev, EV_READ);
@@ -639,14 +380,14 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if ((what & BEV_EVENT_EOF) && r->got_bytes && !ssl_err) {
         /* EOF ends a close-delimited body; anywhere else it truncates */
         c->in_parse = 1;
-        http_parser_execute(&c->parser, &parser_settings, NULL, 0);
+        http_parser_execute(&c->parser, &ucx_parser_settings, NULL, 0);
         c->in_parse = 0;
-        if (r->cancelled) { req_destroy(r); return; }
-        if (r->complete) { req_finish(r, UC_OK, NULL, 0); return; }
+        if (r->cancelled) { ucx_req_destroy(r); return; }
+        if (r->complete) { ucx_req_finish(r, UC_OK, NULL, 0); return; }
     }
     if (maybe_retry(r)) return;
-    if (ssl_err) { req_finish(r, UC_ERR_TLS, detailf(r, "TLS with", ebuf), 0); return; }
-    req_finish(r, UC_ERR_RESET, detailf(r, r->got_bytes ? "response cut from" : "no response from", ebuf), 0);
+    if (ssl_err) { ucx_req_finish(r, UC_ERR_TLS, detailf(r, "TLS with", ebuf), 0); return; }
+    ucx_req_finish(r, UC_ERR_RESET, detailf(r, r->got_bytes ? "response cut from" : "no response from", ebuf), 0);
 }
 
 /* Request timer (libevent): connect or total deadline passed. */
@@ -654,11 +395,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     uc_req_t *r = arg;
     (void)fd; (void)what;
-    req_finish(r, UC_ERR_TIMEOUT, detailf(r, r->state < RS_SENT ? "connect to" : "response from",
+    ucx_req_finish(r, UC_ERR_TIMEOUT, detailf(r, r->state < RS_SENT ? "connect to" : "response from",
                                           "timed out"), 0);
 }
 
-/* Deferred work (libevent, activated by req_finish inside a uc_* call, or by
+/* Deferred work (libevent, activated by ucx_req_finish inside a uc_* call, or by
  * uc_resume): deliver on_done, or hand back a paused chunk and read again. */
 static void on_defer(evutil_socket_t fd, short what, void *arg)
 {
@@ -667,7 +408,7 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
     if (r->state == RS_DONE) { done_deliver(r); return; }
     uc_conn_t *c = r->conn;
     if (r->paused || !c || !c->connected) return;
-    if (process_input(c) && !r->paused) conn_read_on(c, NULL);
+    if (ucx_process_input(c) && !r->paused) conn_read_on(c, NULL);
 }
 
 /* evdns_getaddrinfo callback (evdns, from the loop, or at once from inside
@@ -682,7 +423,7 @@ static void on_dns(int result, struct evutil_addrinfo *ai, void *arg)
     r->dns_pending = 0;
     if (result || !ai) {
         if (ai) evutil_freeaddrinfo(ai);
-        req_finish(r, UC_ERR_DNS, detailf(r, "resolve", evutil_gai_strerror(result)), 0);
+        ucx_req_finish(r, UC_ERR_DNS, detailf(r, "resolve", evutil_gai_strerror(result)), 0);
         return;
     }
     o->n_addr = 0;
@@ -720,11 +461,11 @@ static void req_connect(uc_req_t *r)
     uc_origin_t *o = r->origin;
     r->state = RS_CONNECTING;
     uc_conn_t *c = calloc(1, sizeof *c);
-    if (!c) { req_finish(r, UC_ERR_CONNECT, "out of memory", 0); return; }
+    if (!c) { ucx_req_finish(r, UC_ERR_CONNECT, "out of memory", 0); return; }
     if (o->tls) {
         SSL_CTX *ctx = pool_ssl_ctx(p);
         SSL *ssl = ctx ? SSL_new(ctx) : NULL;
-        if (!ssl) { free(c); req_finish(r, UC_ERR_TLS, "cannot create an SSL object", 0); return; }
+        if (!ssl) { free(c); ucx_req_finish(r, UC_ERR_TLS, "cannot create an SSL object", 0); return; }
         if (!o->literal) SSL_set_tlsext_host_name(ssl, o->host);
         if (o->verify) {
             SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
@@ -739,7 +480,7 @@ static void req_connect(uc_req_t *r)
     } else {
         c->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
-    if (!c->bev) { free(c); req_finish(r, UC_ERR_CONNECT, "cannot create a bufferevent", 0); return; }
+    if (!c->bev) { free(c); ucx_req_finish(r, UC_ERR_CONNECT, "cannot create a bufferevent", 0); return; }
     c->pool = p;
     c->origin = o;
     c->req = r;
@@ -1005,7 +746,7 @@ void uc_pause(uc_req_t *r)
     r->paused = 1;
     uc_conn_t *c = r->conn;
     if (!c) return;
-    if (c->connected) conn_read_off(c);
+    if (c->connected) ucx_conn_read_off(c);
     if (c->in_parse) http_parser_pause(&c->parser, 1);   /* stop after the current callback */
 }
 
@@ -1023,5 +764,5 @@ void uc_cancel(uc_req_t *r)
     if (!r || r->in_done) return;
     if (r->conn && r->conn->in_parse) { r->cancelled = 1; return; }
     if (r->state == RS_DONE) { req_free(r); return; }   /* on_done was still deferred */
-    req_destroy(r);
+    ucx_req_destroy(r);
 }
