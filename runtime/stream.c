@@ -32,12 +32,12 @@
  * stream after uc_cancel. */
 #include "stream.h"
 #include "fmt.h"
+#include "scan.h"
 #include "evmem.h"
 #include "log.h"
 #include "retry.h"
 
 #include <lauxlib.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,41 +50,11 @@ static void attempt_start(stream_t *s);
 static void attempt_failed(stream_t *s, int kind);
 static void stream_finish(stream_t *s);
 
-/* ---------- usage accounting (no JSON decode on the hot path) ---------- */
-
-static int64_t num_after(const char *p, size_t n, const char *key)
-{
-    const char *k = memmem(p, n, key, strlen(key));
-    if (!k) return -1;
-    const char *e = p + n;
-    k += strlen(key);
-    while (k < e && (*k == ' ' || *k == ':' || *k == '\t' || *k == '\n' || *k == '\r')) k++;
-    if (k >= e || !isdigit((unsigned char)*k)) return -1;
-    int64_t v = 0;
-    while (k < e && isdigit((unsigned char)*k) && v < ((int64_t)1 << 50)) v = v * 10 + (*k++ - '0');
-    return v;
-}
-
-/* Records usage found in a JSON text (OpenAI, Anthropic or Gemini names). Returns 1
- * when a usage object with numbers was found. */
+/* Records usage found in a JSON text (see scan_usage). Returns 1 when found. */
 static int usage_scan(stream_t *s, const char *p, size_t n)
 {
-    const char *u = memmem(p, n, "\"usage\"", 7);
-    int gemini = 0;
-    if (!u && (u = memmem(p, n, "\"usageMetadata\"", 15))) gemini = 1;
-    if (!u) return 0;
-    size_t rest = n - (size_t)(u - p);
     int64_t pt, ct;
-    if (gemini) {
-        pt = num_after(u, rest, "\"promptTokenCount\"");
-        ct = num_after(u, rest, "\"candidatesTokenCount\"");
-    } else {
-        pt = num_after(u, rest, "\"prompt_tokens\"");
-        ct = num_after(u, rest, "\"completion_tokens\"");
-        if (pt < 0) pt = num_after(u, rest, "\"input_tokens\"");
-        if (ct < 0) ct = num_after(u, rest, "\"output_tokens\"");
-    }
-    if (pt < 0 && ct < 0) return 0;
+    if (!scan_usage(p, n, &pt, &ct)) return 0;
     if (pt >= 0) s->prompt_tokens = pt;
     if (ct >= 0) s->completion_tokens = ct;
     return 1;
@@ -386,40 +356,15 @@ static void attempt_start(stream_t *s)
     }
 }
 
-/* The client gets the outcome of the last failure when nothing is left to try. */
-/* The error message of a retryable error body kept by MODE_DISCARD: the
- * first "message" string of the JSON (OpenAI, Anthropic and Gemini all use
- * that name), unescaped just enough to quote it, cut at the buffer's size.
- * Control bytes and non-ASCII become '?': it goes into a JSON message and
- * a log line, both escaped again by their writers. */
+/* The message of a retryable error body kept by MODE_DISCARD (scan.c). */
 static void keep_upstream_message(stream_t *s)
 {
-    s->up_msg[0] = 0;
     size_t n = evbuffer_get_length(s->body);
-    if (!n) return;
-    const char *b = (const char *)evbuffer_pullup(s->body, -1);
-    const char *k = memmem(b, n, "\"message\"", 9);
-    if (!k) return;
-    const char *p = k + 9, *end = b + n;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
-    if (p >= end || *p != ':') return;
-    p++;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
-    if (p >= end || *p != '"') return;
-    p++;
-    size_t o = 0;
-    while (p < end && *p != '"' && o < sizeof s->up_msg - 1) {
-        unsigned char c = (unsigned char)*p++;
-        if (c == '\\' && p < end) {
-            c = (unsigned char)*p++;
-            c = c == 'n' || c == 't' || c == 'r' ? ' ' : c == 'u' ? '?' : c;
-            if (c == '?') p += (end - p) < 4 ? (end - p) : 4;
-        }
-        s->up_msg[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-    }
-    s->up_msg[o] = 0;
+    const char *b = n ? (const char *)evbuffer_pullup(s->body, -1) : "";
+    scan_error_message(b, n, s->up_msg, sizeof s->up_msg);
 }
 
+/* The client gets the outcome of the last failure when nothing is left to try. */
 static void fail_final(stream_t *s)
 {
     const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
