@@ -31,22 +31,6 @@
 
 /* ---- request parsing ---------------------------------------------------- */
 
-static int on_tool_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
-{
-    char **name = ud;
-    if (mock_key_is(k, klen, "name") && !*name)
-        *name = mock_dup_string(v, ve);
-    return *name != NULL;
-}
-
-/* tools: [{"name":..,"input_schema":..}, ...]; the first name wins. */
-static int on_tool(const char *v, const char *ve, void *ud)
-{
-    if (*v == '{')
-        mjson_object(v, ve, on_tool_member, ud);
-    return *(char **)ud != NULL;
-}
-
 static int on_choice_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     if (mock_key_is(k, klen, "type"))
@@ -74,7 +58,7 @@ static int on_member(const char *k, size_t klen, const char *v, const char *ve, 
         job->has_messages = *v == '[';
     } else if (mock_key_is(k, klen, "tools")) {
         if (*v == '[' && !job->tool)
-            mjson_array(v, ve, on_tool, &job->tool);
+            mjson_array(v, ve, mock_on_named_object, &job->tool);   /* tools[]: the first name */
     } else if (mock_key_is(k, klen, "tool_choice")) {
         if (*v == '{')
             mjson_object(v, ve, on_choice_member, &pc->tool_choice_none);

@@ -54,27 +54,12 @@
 
 /* ---- request parsing ---------------------------------------------------- */
 
-static int on_decl_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
-{
-    char **name = ud;
-    if (mock_key_is(k, klen, "name") && !*name)
-        *name = mock_dup_string(v, ve);
-    return *name != NULL;
-}
-
-static int on_decl(const char *v, const char *ve, void *ud)
-{
-    if (*v == '{')
-        mjson_object(v, ve, on_decl_member, ud);
-    return *(char **)ud != NULL;
-}
-
 /* One element of tools[]: {"functionDeclarations":[{"name":..},..]} (others,
  * such as {"googleSearch":{}}, have no declarations). */
 static int on_tool_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     if (mock_key_is(k, klen, "functionDeclarations") && *v == '[')
-        mjson_array(v, ve, on_decl, ud);
+        mjson_array(v, ve, mock_on_named_object, ud);
     return *(char **)ud != NULL;
 }
 

@@ -240,6 +240,12 @@ void mock_add_padding(struct evbuffer *b, int kb);
 const char *mock_model(const struct mock_job *job);  /* "" when absent */
 char *mock_dup_string(const char *v, const char *ve); /* JSON string contents */
 int mock_key_is(const char *k, size_t klen, const char *name);
+/* mjson_object callback: the first "name" string member into *(char **)ud
+ * (malloc'd); stops the walk once found. */
+int mock_on_name_member(const char *k, size_t klen, const char *v, const char *ve, void *ud);
+/* mjson_array callback: the same for an array of objects (tools, function
+ * declarations): the first element's "name" wins. */
+int mock_on_named_object(const char *v, const char *ve, void *ud);
 const char *mock_reason_phrase(int status);           /* NULL: evhttp's */
 void mock_send_json(struct mock_job *job, struct evbuffer *b); /* 200 */
 void mock_add_retry_headers(struct mock_job *job);    /* retry_after(_ms) */

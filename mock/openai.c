@@ -62,7 +62,7 @@ static int on_stream_option(const char *k, size_t klen, const char *v, const cha
     return 0;
 }
 
-static int on_function_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
+int mock_on_name_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     char **name = ud;
     if (mock_key_is(k, klen, "name") && !*name)
@@ -70,14 +70,21 @@ static int on_function_member(const char *k, size_t klen, const char *v, const c
     return *name != NULL;
 }
 
+int mock_on_named_object(const char *v, const char *ve, void *ud)
+{
+    if (*v == '{')
+        mjson_object(v, ve, mock_on_name_member, ud);
+    return *(char **)ud != NULL;
+}
+
 /* Tools: Chat format {"type":"function","function":{"name":..}}, also the flat
  * Responses format {"type":"function","name":..}; the first name wins. */
 static int on_tool_member(const char *k, size_t klen, const char *v, const char *ve, void *ud)
 {
     if (mock_key_is(k, klen, "function") && *v == '{')
-        mjson_object(v, ve, on_function_member, ud);
+        mjson_object(v, ve, mock_on_name_member, ud);
     else if (mock_key_is(k, klen, "name"))
-        on_function_member(k, klen, v, ve, ud);
+        mock_on_name_member(k, klen, v, ve, ud);
     return *(char **)ud != NULL;
 }
 
