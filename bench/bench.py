@@ -41,7 +41,6 @@ import resource
 import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc import Procs, free_port, wait_port  # noqa: E402  (bench/proc.py, shared with soak/soak.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -88,63 +90,6 @@ def log(msg):
 
 
 # --------------------------------------------------------------------------- processes
-
-class Procs:
-    """Every child in its own process group; stop_all() ends them all (finally)."""
-
-    def __init__(self):
-        self.items = []
-
-    def start(self, name, argv, **kw):
-        kw.setdefault("stdin", subprocess.DEVNULL)
-        p = subprocess.Popen(argv, start_new_session=True, **kw)
-        self.items.append((name, p))
-        return p
-
-    @staticmethod
-    def stop(p, grace=5.0):
-        if p.poll() is not None:
-            return
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=5)
-
-    def stop_all(self):
-        for name, p in reversed(self.items):
-            try:
-                self.stop(p)
-            except Exception as e:  # keep going: every process must end
-                log(f"could not stop {name} (pid {p.pid}): {e}")
-        self.items = []
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
 
 def http(url, body=None, headers=None, timeout=10.0, method=None):
     req = urllib.request.Request(url, data=body.encode() if isinstance(body, str) else body,
@@ -246,7 +191,7 @@ class Target:
 class Bench:
     def __init__(self, args):
         self.a = args
-        self.procs = Procs()
+        self.procs = Procs(log)
         self.out = args.out
         self.targets = {}
         self.mock_port = None
