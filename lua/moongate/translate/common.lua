@@ -191,6 +191,27 @@ function C.turn_items(t)
   return out
 end
 
+--- C.openai_completion(id, model, ctx, content, thoughts, calls, finish, usage)
+-- -> an OpenAI chat.completion body (raw) with one choice: `content` is raw
+-- JSON (a string or null), `thoughts` text pieces for reasoning_content,
+-- `calls` raw tool_calls entries, `usage` the raw usage object.
+function C.openai_completion(id, model, ctx, content, thoughts, calls, finish, usage)
+  local message = C.obj("role", '"assistant"', "content", content, "refusal", "null",
+    "reasoning_content", #thoughts > 0 and encode(concat(thoughts)) or nil,
+    "tool_calls", #calls > 0 and C.arr(calls) or nil)
+  return C.obj("id", encode(id), "object", '"chat.completion"', "created", encode(ctx.now or os.time()),
+    "model", encode(model),
+    "choices", C.arr({ C.obj("index", "0", "message", message, "logprobs", "null", "finish_reason", encode(finish)) }),
+    "usage", usage)
+end
+
+--- C.first_message(j) -> the first choice's message of a decoded OpenAI
+-- chat.completion (a table, {} when absent).
+function C.first_message(j)
+  local choice = type(j.choices) == "table" and j.choices[1] or {}
+  return type(choice) == "table" and type(choice.message) == "table" and choice.message or {}
+end
+
 function C.sse(data) return "data: " .. data .. "\n\n" end
 function C.sse_event(name, data) return "event: " .. name .. "\ndata: " .. data .. "\n\n" end
 

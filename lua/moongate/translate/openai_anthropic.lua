@@ -471,13 +471,8 @@ function M.response_anthropic_to_openai(raw, ctx)
   if json_answer and finish == "tool_calls" then finish = "stop" end
   local usage, prompt, completion = M.usage_to_openai(j.usage)
   ctx.usage = { input = prompt, output = completion }
-  local message = obj("role", '"assistant"', "content", content, "refusal", "null",
-    "reasoning_content", #thoughts > 0 and encode(concat(thoughts)) or nil,
-    "tool_calls", #calls > 0 and arr(calls) or nil)
-  return obj("id", encode(tostring(j.id or "msg")), "object", '"chat.completion"',
-    "created", encode(ctx.now or os.time()), "model", encode(tostring(j.model or ctx.model or "")),
-    "choices", arr({ obj("index", "0", "message", message, "logprobs", "null", "finish_reason", encode(finish)) }),
-    "usage", usage)
+  return C.openai_completion(tostring(j.id or "msg"), tostring(j.model or ctx.model or ""), ctx, content,
+    thoughts, calls, finish, usage)
 end
 
 --- OpenAI chat.completion -> Anthropic message.
@@ -486,7 +481,7 @@ function M.response_openai_to_anthropic(raw, ctx)
   local j = C.decode(raw)
   if type(j) ~= "table" then return nil, "upstream body is not JSON" end
   local choice = type(j.choices) == "table" and j.choices[1] or {}
-  local msg = type(choice) == "table" and type(choice.message) == "table" and choice.message or {}
+  local msg = C.first_message(j)
   local blocks = {}
   local text = C.text_of(msg.content) or (type(msg.refusal) == "string" and msg.refusal) or nil
   if text and text ~= "" then blocks[#blocks + 1] = obj("type", '"text"', "text", encode(text)) end

@@ -486,14 +486,9 @@ function M.response_gemini_to_openai(raw, ctx)
   local usage, prompt, completion = M.usage_to_openai(g(j, "usageMetadata"))
   ctx.usage = { input = prompt, output = completion }
   local content = #texts > 0 and encode(concat(texts)) or (#calls > 0 and "null" or '""')
-  local message = obj("role", '"assistant"', "content", content, "refusal", "null",
-    "reasoning_content", #thoughts > 0 and encode(concat(thoughts)) or nil,
-    "tool_calls", #tool_calls > 0 and arr(tool_calls) or nil)
   local id = type(j.responseId) == "string" and ("chatcmpl-" .. j.responseId) or "chatcmpl-gemini"
-  return obj("id", encode(id), "object", '"chat.completion"', "created", encode(ctx.now or os.time()),
-    "model", encode(tostring(j.modelVersion or ctx.model or "")),
-    "choices", arr({ obj("index", "0", "message", message, "logprobs", "null", "finish_reason", encode(finish)) }),
-    "usage", usage)
+  return C.openai_completion(id, tostring(j.modelVersion or ctx.model or ""), ctx, content, thoughts,
+    tool_calls, finish, usage)
 end
 
 --- OpenAI chat.completion -> Gemini GenerateContentResponse
@@ -502,7 +497,7 @@ function M.response_openai_to_gemini(raw, ctx)
   local j = C.decode(raw)
   if type(j) ~= "table" then return nil, "upstream body is not JSON" end
   local choice = type(j.choices) == "table" and j.choices[1] or {}
-  local msg = type(choice) == "table" and type(choice.message) == "table" and choice.message or {}
+  local msg = C.first_message(j)
   local parts = {}
   local text = C.text_of(msg.content)
   if text and text ~= "" then parts[#parts + 1] = obj("text", encode(text)) end
