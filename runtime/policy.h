@@ -36,6 +36,9 @@ typedef struct policy_vm {
     int translator_ref;  /* host.translator, LUA_NOREF when the host has none */
     double timeout;      /* policy_timeout, seconds */
     struct vm_mem *mem;  /* the VM's allocator state (policy.c) */
+    size_t gc_mark;      /* Lua heap bytes after the last policy_vm_gc_pay */
+    size_t gc_next;      /* heap bytes at which gc_pay starts the next cycle */
+    int gc_cycle;        /* a collection cycle is under way (gc_pay steps it) */
 } policy_vm_t;
 
 /* Builds a VM from a config file. On success fills *st (when not NULL) and
@@ -48,6 +51,10 @@ void policy_vm_retain(policy_vm_t *vm);
  * (so that malloc_trim can return their pages). */
 void policy_vm_trim(policy_vm_t *vm);
 void policy_vm_release(policy_vm_t *vm);   /* closes the state at zero */
+/* The Lua GC work the finished request's allocations owe, done now (after
+ * its reply went out) instead of in the middle of the next request: called
+ * by stream.c once per finished request, on the VM's thread. */
+void policy_vm_gc_pay(policy_vm_t *vm);
 
 /* Calls fn (a registry ref) with the value on top of the stack as its only
  * argument, under the deadline hook and a traceback handler. On success

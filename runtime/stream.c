@@ -578,6 +578,7 @@ static void stream_finish(stream_t *s)
     policy_core_invalidate(s->core);
     if (s->core_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->core_ref);
     if (s->plan_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->plan_ref);
+    policy_vm_gc_pay(s->vm);     /* the reply is out: the GC work this request owes, now */
     policy_vm_release(s->vm);
     if (s->timer) event_free(s->timer);
     if (s->sse_ready) sse_free(&s->sse);
