@@ -9,6 +9,7 @@
  * host runs the policy chunk with jit.off(chunk, true), and a count hook is
  * installed on a call only once it overran (see "deadline" below). */
 #include "policy.h"
+#include "peek.h"
 #include "http.h"
 #include "log.h"
 
@@ -295,6 +296,36 @@ static int core_body(lua_State *L)
     return 1;
 }
 
+/* core:peek() -> flags, model | nil, error: the routing fields of the body
+ * (peek.h), read without decoding it; moongate.request caches the result. */
+static int core_peek(lua_State *L)
+{
+    core_ud_t *c = core_check(L);
+    if (!c->req->body || c->req->body_len == 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "empty body");
+        return 2;
+    }
+    peek_t p;
+    if (peek_body(c->req->body, c->req->body_len, &p) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s at byte %d", p.err, (int)p.err_at);
+        return 2;
+    }
+    lua_pushinteger(L, p.flags);
+    if (!(p.flags & PEEK_MODEL_STR)) return 1;
+    if (!p.model_escaped) {
+        lua_pushlstring(L, p.model, p.model_len);
+    } else {
+        char small[256];   /* longer ones decode into a scratch userdata the GC owns */
+        char *buf = p.model_len <= sizeof small ? small : lua_newuserdata(L, p.model_len);
+        size_t n = peek_unescape(p.model, p.model_len, buf);
+        lua_pushlstring(L, buf, n);
+        if (buf != small) lua_remove(L, -2);
+    }
+    return 2;
+}
+
 /* __index(core, key): fields are computed, methods come from upvalue 1 */
 static int core_index(lua_State *L)
 {
@@ -320,6 +351,7 @@ static void core_metatable(lua_State *L)
     lua_pushcfunction(L, core_header);  lua_setfield(L, -2, "header");
     lua_pushcfunction(L, core_headers); lua_setfield(L, -2, "headers");
     lua_pushcfunction(L, core_body);    lua_setfield(L, -2, "body");
+    lua_pushcfunction(L, core_peek);    lua_setfield(L, -2, "peek");
     lua_pushcclosure(L, core_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "moongate.core");

@@ -243,3 +243,35 @@ describe("moongate.request", function()
     assert.has_error(function() req:header("a") end, "request finished")
   end)
 end)
+
+describe("req:_peek (the routing fields of the body)", function()
+  local P = require("moongate.request").PEEK
+  local bor = require("bit").bor
+
+  it("reads the decoded body when the core has no peek (fake cores), like the C core does", function()
+    local f, m = req_with('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[1]}'):_peek()
+    assert.are.equal(bor(P.OBJECT, P.MODEL, P.MODEL_STR, P.STREAM, P.USAGE, P.MESSAGES), f)
+    assert.are.equal("m", m)
+    f, m = req_with('{"model":7,"contents":[],"messages":{}}'):_peek()
+    assert.are.equal(bor(P.OBJECT, P.MODEL), f)
+    assert.is_nil(m)
+    assert.are.equal(0, (req_with('[{"model":"m"}]'):_peek()))
+    local nf, err = req_with('{"model":'):_peek()
+    assert.is_nil(nf)
+    assert.is_string(err)
+  end)
+
+  it("prefers the core's own peek, and the decoded body once there are edits", function()
+    local calls = 0
+    local req = req_with('{"model":"a","messages":[1]}')
+    req._core.peek = function() calls = calls + 1; return bor(P.OBJECT, P.MODEL, P.MODEL_STR), "from-core" end
+    assert.are.equal("from-core", select(2, req:_peek()))
+    assert.are.equal("from-core", select(2, req:_peek()))
+    assert.are.equal(1, calls) -- cached
+    assert.is_true(req:set_field("model", "edited"))
+    local f, m = req:_peek()
+    assert.are.equal("edited", m)
+    assert.are.equal(bor(P.OBJECT, P.MODEL, P.MODEL_STR, P.MESSAGES), f)
+    assert.are.equal(1, calls)
+  end)
+end)

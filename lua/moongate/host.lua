@@ -30,8 +30,10 @@
 --
 -- host.handle runs for every request, so the work is precomputed at load
 -- (models bodies, header arrays, URLs, millisecond values per provider), the
--- body is decoded at most once (req:json() caches) and only scanned when an
--- edit is needed.
+-- body is never decoded for routing (req:_peek reads the few fields routing
+-- needs off the raw bytes), decoded at most once when a policy, a translator
+-- or a preset needs it (req:json() caches), and only scanned when an edit is
+-- needed.
 local config = require("moongate.config")
 local sandbox = require("moongate.sandbox")
 local Request = require("moongate.request")
@@ -43,6 +45,7 @@ local type, error, xpcall, tostring, ipairs, pairs, floor, concat =
   type, error, xpcall, tostring, ipairs, pairs, math.floor, table.concat
 local encode, reply = json.encode, errors.reply
 local classify, METHODS, is_azure_path = Request.classify, Request.METHODS, Request.is_azure_path
+local PEEK, band = Request.PEEK, require("bit").band
 local AZURE_ROUTES = "POST /openai/deployments/{model}/chat/completions, /completions, /embeddings"
 
 local host = {}
@@ -202,14 +205,13 @@ function Host:compile(req, plan)
   local ep = req.endpoint
   local cdialect = req.dialect or "openai"
   local stream, hide_usage = false, false
-  local j = req:json()
+  local f = req:_peek() -- stream flags without decoding the body
   if cdialect == "gemini" then
     stream = ep == "stream_generate"
-  elseif type(j) == "table" and ep ~= "count_tokens" then -- a count never streams
-    stream = j.stream == true
+  elseif f and ep ~= "count_tokens" then -- a count never streams
+    stream = band(f, PEEK.STREAM) ~= 0
     if stream and (ep == "chat" or ep == "completions") then
-      local so = j.stream_options
-      hide_usage = not (type(so) == "table" and so.include_usage == true)
+      hide_usage = band(f, PEEK.USAGE) == 0
     end
   end
   local shared = { endpoint = ep, stream = stream, hide_usage = hide_usage }
@@ -235,6 +237,7 @@ function Host:compile(req, plan)
     elseif TRANSLATABLE[ep] or (ep == "count_tokens" and translate.counts(cdialect, pd))
         or (ep == "embeddings" and translate.embeds(cdialect, pd)) then
       local count, emb = ep == "count_tokens", ep == "embeddings"
+      local j = req:json()
       tr = translate.new(cdialect, pd, {
         model = model, client_model = cdialect == "gemini" and req.path_model or (type(j) == "table" and j.model) or nil,
         stream = stream, count = count, embeddings = emb, array = array or nil,

@@ -12,7 +12,7 @@ local json = require("moongate.json")
 
 local type, pairs, ipairs, setmetatable, tostring, error, pcall =
   type, pairs, ipairs, setmetatable, tostring, error, pcall
-local char, gsub, find, sub, tonumber = string.char, string.gsub, string.find, string.sub, tonumber
+local char, gsub, find, sub, byte, tonumber = string.char, string.gsub, string.find, string.sub, string.byte, tonumber
 local jdecode, jencode = json.decode, json.encode
 
 local Request = {}
@@ -205,6 +205,66 @@ function Request:body()
   return raw
 end
 
+-- The routing fields of the body, as flags (the bits of runtime/peek.h).
+local PEEK = { OBJECT = 1, STREAM = 2, USAGE = 4, MESSAGES = 8, CONTENTS = 16, MODEL = 32, MODEL_STR = 64 }
+Request.PEEK = PEEK
+
+--- Request.starts_object(s) -> true when the first non-blank byte of s is "{"
+-- (a byte loop: a pattern find is not compiled by LuaJIT 2.1).
+local function starts_object(s)
+  local i = 1
+  local b = byte(s, i)
+  while b == 32 or b == 9 or b == 13 or b == 10 do
+    i = i + 1
+    b = byte(s, i)
+  end
+  return b == 123
+end
+Request.starts_object = starts_object
+
+-- The same flags from the decoded body (what json() shows, edits included).
+local function peek_decoded(self)
+  local j, err = self:json()
+  if j == nil then return nil, err end
+  if type(j) ~= "table" or not starts_object(self:body()) then return 0 end
+  local f, m = PEEK.OBJECT, j.model
+  if m ~= nil then
+    f = f + PEEK.MODEL
+    if type(m) == "string" then f = f + PEEK.MODEL_STR else m = nil end
+  end
+  if j.stream == true then f = f + PEEK.STREAM end
+  local so = j.stream_options
+  if type(so) == "table" and so.include_usage == true then f = f + PEEK.USAGE end
+  local v = j.messages
+  if type(v) == "table" and v[1] ~= nil then f = f + PEEK.MESSAGES end
+  v = j.contents
+  if type(v) == "table" and v[1] ~= nil then f = f + PEEK.CONTENTS end
+  return f, m
+end
+
+--- req:_peek() -> flags, model | nil, err: what routing needs from the body
+-- (moongate.request.PEEK bits; model when it is a string). Internal, for the
+-- router, the host and provider modules. The C core reads it off the raw
+-- bytes without decoding them (runtime/peek.c: valid JSON, the top-level
+-- model, stream, stream_options.include_usage, non-empty messages/contents);
+-- once the body was decoded or edited (json(), set_field, an Azure-style
+-- deployment) the decoded table is what counts, as it was for policies.
+function Request:_peek()
+  local f = self._pkf
+  if f then return f, self._pkm end
+  local err = self._pke
+  if err then return nil, err end
+  local core, m = self._core, nil
+  local peek = not self._edits and self._json == nil and core.peek
+  if peek then f, m = peek(core) else f, m = peek_decoded(self) end
+  if not f then
+    self._pke = m
+    return nil, m
+  end
+  self._pkf, self._pkm = f, m
+  return f, m
+end
+
 --- req:json() -> decoded body | nil, err (decoded once; edits made with
 -- set_field/remove_field/remove_tools are mirrored into this table).
 function Request:json()
@@ -250,6 +310,7 @@ local function record(self, key, raw)
     order[#order + 1] = key
   end
   edits[key] = raw
+  self._pkf, self._pkm, self._pke = nil, nil, nil -- _peek reads the edited body from now on
   return true
 end
 

@@ -16,8 +16,10 @@
 -- Rejections are returned as `nil, status, message, code, param`.
 local router = {}
 
+local PEEK = require("moongate.request").PEEK
+local band = require("bit").band
 local type, ipairs, concat = type, ipairs, table.concat
-local find, match, sub, byte = string.find, string.match, string.sub, string.byte
+local find, sub = string.find, string.sub
 
 --- The random source for alias choices: a function returning [0, 1).
 -- Replace it (or pass opts.rng to router.route) for deterministic tests.
@@ -141,8 +143,8 @@ end
 -- provider is chosen: header, ?vendor=, the body's model, else the first
 -- enabled openai-kind provider by name.
 local function route_passthrough(req, cfg, vendor, rng)
-  local j = req:json()
-  local bm = type(j) == "table" and type(j.model) == "string" and j.model or nil
+  local f, m = req:_peek()
+  local bm = f and m or nil
   local hp = req:header("Routeur-Provider")
   if hp then
     local P, st, msg, code = forced_provider(cfg, hp, vendor)
@@ -161,18 +163,6 @@ local function route_passthrough(req, cfg, vendor, rng)
   return nil, 503, "no enabled OpenAI-compatible provider for " .. req.path, "no_provider", nil
 end
 
--- The body's first non-blank byte is "{" (a byte loop: a pattern find is not
--- compiled by LuaJIT 2.1).
-local function starts_object(s)
-  local i = 1
-  local b = byte(s, i)
-  while b == 32 or b == 9 or b == 13 or b == 10 do
-    i = i + 1
-    b = byte(s, i)
-  end
-  return b == 123
-end
-
 --- router.route(req, cfg [, opts]) -> attempts | nil, status, message, code, param
 -- opts.rng: random source for alias choices (default router.random).
 function router.route(req, cfg, opts)
@@ -182,27 +172,29 @@ function router.route(req, cfg, opts)
   if vendor == false then return nil, vst, vmsg, vcode, vparam end
   if req.endpoint == "passthrough" then return route_passthrough(req, cfg, vendor, rng) end
 
-  local j, err = req:json()
-  if j == nil then return nil, 400, "request body is not valid JSON: " .. err, "invalid_json", nil end
-  if type(j) ~= "table" or not starts_object(req:body()) then
+  -- what the body says, read without decoding it (req:_peek)
+  local f, bm = req:_peek()
+  if not f then return nil, 400, "request body is not valid JSON: " .. bm, "invalid_json", nil end
+  if band(f, PEEK.OBJECT) == 0 then
     return nil, 400, "request body must be a JSON object", "invalid_json", nil
   end
-  local bm = j.model
-  if req.dialect == "gemini" then bm = req.path_model end -- Gemini names the model in the URL
-  if bm ~= nil and (type(bm) ~= "string" or bm == "") then
+  local has_model = band(f, PEEK.MODEL) ~= 0
+  if req.dialect == "gemini" then -- Gemini names the model in the URL
+    bm = req.path_model
+    has_model = bm ~= nil
+  end
+  if has_model and (bm == nil or bm == "") then
     return nil, 400, "model must be a non-empty string", "invalid_type", "model"
   end
   local hp, hm = req:header("Routeur-Provider"), req:header("Routeur-Model")
   local name = hm or bm
   if not name then return nil, 400, "missing required field: model", "missing_required_field", "model" end
   if req.endpoint == "chat" or req.endpoint == "messages" then
-    local m = j.messages
-    if type(m) ~= "table" or m[1] == nil then
+    if band(f, PEEK.MESSAGES) == 0 then
       return nil, 400, "messages must be a non-empty array", "invalid_messages", "messages"
     end
   elseif req.endpoint == "generate" or req.endpoint == "stream_generate" then
-    local c = j.contents
-    if type(c) ~= "table" or c[1] == nil then
+    if band(f, PEEK.CONTENTS) == 0 then
       return nil, 400, "contents must be a non-empty array", "invalid_contents", "contents"
     end
   end

@@ -143,3 +143,57 @@ def test_unknown_path_is_404_in_openai_envelope(gateway, mock):
     gw = gateway({"providers": {"mock": provider(mock.url())}})
     r = gw.request("GET", "/definitely/not/here")
     assert_openai_error(r, 404)
+
+
+# -- the body's routing fields, read without decoding it (runtime/peek.c) --
+
+def test_an_escaped_model_routes_and_the_body_is_relayed_as_sent(gateway, mock):
+    gw = gateway({"providers": {"mock": provider(mock.url(), models=["mock-small"])}})
+    sent = b'{"model":"mock-sm\\u0061ll","messages":[{"role":"user","content":"hi"}]}'
+    r = gw.chat(sent)
+    assert r.status == 200, r
+    assert r.header("x-moongate-model") == "mock-small"
+    assert mock.last()["body"] == sent.decode()   # same model once decoded: no edit
+
+
+def test_duplicate_members_the_last_one_counts_as_when_decoded(gateway, mock, faults):
+    # lax: the strict mock reads the first of duplicate members (the gateway, like cjson, the last)
+    gw = gateway({"providers": {"mock": provider(faults(lax=1), models=["mock-small"])}})
+    r = gw.chat(b'{"model":"nope","messages":[{"role":"user","content":"x"}],"model":"mock-small"}')
+    assert r.status == 200, r
+    assert r.header("x-moongate-model") == "mock-small"
+    r = gw.chat(b'{"model":"mock-small","messages":[{"role":"user","content":"x"}],"model":null}')
+    assert_openai_error(r, 400)
+    assert r.json()["error"]["param"] == "model"
+    r = gw.chat(b'{"model":"mock-small","messages":[{"role":"user","content":"x"}],"messages":{}}')
+    assert_openai_error(r, 400)
+    assert r.json()["error"]["code"] == "invalid_messages"
+
+
+def test_stream_flag_and_include_usage_are_read_off_the_raw_body(gateway, mock):
+    gw = gateway({"providers": {"mock": provider(mock.url(), models=["mock-small"])}})
+    sent = (b'{ "model" : "mock-small" , "messages" : [ {"role":"user","content":"x"} ] ,'
+            b' "stream_options" : { "include_usage" : false } ,\r\n\t"stream" : true }')
+    s = gw.stream(sent)
+    assert s.status == 200, s.status
+    s.read_all()
+    s.close()
+    events = s.events
+    assert events[-1].data == "[DONE]"
+    # include_usage false: the gateway asked for usage upstream and hid that chunk
+    assert not any(e.data != "[DONE]" and json.loads(e.data).get("usage") for e in events)
+    up = json.loads(mock.last()["body"])
+    assert up["stream_options"]["include_usage"] is True and up["stream"] is True
+
+
+def test_invalid_json_says_where(gateway, mock):
+    gw = gateway({"providers": {"mock": provider(mock.url(), models=["mock-small"])}})
+    before = mock.stats()["requests"]
+    for body, at in ((b'{"model":"mock-small","messages":[1,]}', 36), (b'{"model":"mock-small"} {}', 23),
+                     (b'{"model":"mock-small","messages":[{"content":"\\ud800"}]}', 46)):
+        r = gw.chat(body)
+        assert_openai_error(r, 400)
+        err = r.json()["error"]
+        assert err["code"] == "invalid_json", err
+        assert f"at byte {at}" in err["message"], err
+    assert mock.stats()["requests"] == before

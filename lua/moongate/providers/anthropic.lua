@@ -15,6 +15,7 @@
 local json = require("moongate.json")
 local upstream = require("moongate.upstream")
 local with = upstream.with
+local band, PEEK_OBJECT = require("bit").band, require("moongate.request").PEEK.OBJECT
 
 local M = { dialect = "anthropic", default_base_url = "https://api.anthropic.com" }
 
@@ -52,9 +53,9 @@ function M.build(P, model, req, shared)
     end
     headers = out
   end
-  local j = req:json()
+  local f, cm = req:_peek()
   local body
-  if type(j) == "table" and j.model ~= model then
+  if f and band(f, PEEK_OBJECT) ~= 0 and cm ~= model then
     body = req:_final_body({ model = json.encode(model) }, { "model" })
   else
     body = req:_final_body()

@@ -32,6 +32,7 @@ local with = upstream.with
 local M = { dialect = "openai" }
 
 local encode, sub, find, gsub, byte, concat = json.encode, string.sub, string.find, string.gsub, string.byte, table.concat
+local band, PEEK_OBJECT = require("bit").band, require("moongate.request").PEEK.OBJECT
 
 -- Path suffix after "/v1" per endpoint.
 local SUFFIX = { chat = "/chat/completions", completions = "/completions", embeddings = "/embeddings" }
@@ -339,21 +340,16 @@ local function preset_edits(Q, req, j, model, stream, extra, order)
 end
 
 --- M.body(P, model, req, shared) -> the chat/completions/embeddings body for
--- this provider and model (cached per request by preset and model).
+-- this provider and model (the last one built is kept in `shared`: consecutive
+-- attempts on the same preset and model share it).
 function M.body(P, model, req, shared)
-  local bodies = shared.bodies
-  if not bodies then
-    bodies = {}
-    shared.bodies = bodies
-  end
   local key = P.preset and (P.preset .. "\0" .. model) or model
-  local body = bodies[key]
-  if body then return body end
+  if shared.body_key == key then return shared.body end
   local Q = P.quirks
-  local j = req:json()
+  local f, cm = req:_peek()
   model = upstream_model(Q, model)
   local extra, order
-  if type(j) == "table" and j.model ~= model then
+  if f and band(f, PEEK_OBJECT) ~= 0 and cm ~= model then
     extra, order = { model = encode(model) }, { "model" }
   end
   if shared.hide_usage and not (Q and Q.no_stream_options) then
@@ -367,13 +363,14 @@ function M.body(P, model, req, shared)
     extra.stream_options = so
     order[#order + 1] = "stream_options"
   end
+  local j = Q and req:json()
   if Q and type(j) == "table" then
     extra, order = extra or {}, order or {}
     preset_edits(Q, req, j, model, shared.stream, extra, order)
     if next(extra) == nil then extra, order = nil, nil end
   end
-  body = req:_final_body(extra, order)
-  bodies[key] = body
+  local body = req:_final_body(extra, order)
+  shared.body_key, shared.body = key, body
   return body
 end
 
