@@ -140,9 +140,13 @@ static void up_on_header(void *arg, const char *p, size_t nlen, const char *v, s
 #define IS(h) (nlen == sizeof(h) - 1 && strncasecmp(p, h, nlen) == 0)
     if (IS("content-type")) fmt_copy(s->up_ctype, sizeof s->up_ctype, v, vlen);
     else if (IS("content-length")) s->up_clen = strtoll(v, NULL, 10);
-    else if (IS("retry-after")) snprintf(s->ra, sizeof s->ra, "%.*s", (int)vlen, v);
-    else if (IS("retry-after-ms")) snprintf(s->ra_ms, sizeof s->ra_ms, "%.*s", (int)vlen, v);
-    else if (IS("x-request-id")) evbuffer_add_printf(s->up_hdrs, "x-upstream-request-id: %.*s\r\n", (int)vlen, v);
+    else if (IS("retry-after")) fmt_copy(s->ra, sizeof s->ra, v, vlen);
+    else if (IS("retry-after-ms")) fmt_copy(s->ra_ms, sizeof s->ra_ms, v, vlen);
+    else if (IS("x-request-id")) {
+        evbuffer_add(s->up_hdrs, "x-upstream-request-id: ", 23);
+        evbuffer_add(s->up_hdrs, v, vlen);
+        evbuffer_add(s->up_hdrs, "\r\n", 2);
+    }
 #undef IS
     if (header_forwardable(p, nlen, 0)) {
         evbuffer_add(s->up_hdrs, p, nlen);
@@ -657,12 +661,20 @@ void stream_handle(http_req_t *req, void *arg)
     /* the client's dialect by endpoint, so even a policy failure answers in it */
     s->dialect = reply_dialect_of_path(req->path);
 
+    /* host.handle(core, path, method, id, query, client): the fields come as
+     * arguments, so the per-request Lua never calls back into C for them */
     lua_State *L = s->vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->vm->handle_ref);
     s->core = policy_push_core(s->vm, req, s->id);
     lua_pushvalue(L, -1);
     s->core_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushstring(L, req->path);
+    lua_pushstring(L, req->method);
+    lua_pushstring(L, s->id);
+    lua_pushstring(L, req->query ? req->query : "");
+    lua_pushstring(L, req->client_addr);
     char err[1024];
-    if (policy_call(s->vm, s->vm->handle_ref, err, sizeof err) != 0) {
+    if (policy_pcall(s->vm, 6, 1, err, sizeof err) != 0) {
         char *nl = strchr(err, '\n');
         log_event(LOG_ERROR, "policy error (request %s, generation %d): %s", s->id, s->vm->generation, err);
         if (nl) *nl = 0;

@@ -214,7 +214,11 @@ function Host:compile(req, plan)
       hide_usage = band(f, PEEK.USAGE) == 0
     end
   end
-  local shared = { endpoint = ep, stream = stream, hide_usage = hide_usage }
+  -- The plan, also the `shared` table of this request's same-dialect builds
+  -- (provider modules cache per-request values in it under "_" names).
+  local out = { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = cdialect,
+    attempts = false, translators = false, _body_key = false, _body = false }
+  local shared = out
   -- Gemini streams are SSE only with alt=sse (Google APIs also read `$alt`).
   local array = ep == "stream_generate" and (req:arg("alt") or req:arg("$alt")) ~= "sse"
   local method = req.method
@@ -278,8 +282,8 @@ function Host:compile(req, plan)
     r.endpoint = ep
     return r
   end
-  return { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = cdialect,
-    attempts = attempts, translators = translators }
+  out.attempts, out.translators = attempts, translators or nil
+  return out
 end
 
 -- Token counting when no attempt can count: Anthropic and Gemini providers
@@ -309,11 +313,10 @@ function Host:estimate_tokens(req, dialect)
 end
 
 -- GET /v1/models and /v1/models/{id}, answered locally.
-function Host:list_models(core, path)
-  local id = core.id
+function Host:list_models(id, query, path)
   local M = self.models
   if path == "/v1/models" then
-    local vendor = Request.parse_query(core.query).vendor
+    local vendor = Request.parse_query(query).vendor
     if vendor == nil or vendor == "" then
       return { kind = "local", status = 200, content_type = "application/json", body = M.all }
     end
@@ -332,32 +335,35 @@ function Host:list_models(core, path)
   return { kind = "local", status = 200, content_type = "application/json", body = body }
 end
 
---- Host:handle(core) -> local reply or proxy plan (internals.md section 1).
+--- Host:handle(core [, path, method, id, query, client]) -> local reply or
+-- proxy plan (internals.md section 1). C passes the core's fields along (no
+-- call back into C per field); without them they are read from the core.
 -- Client mistakes become local replies; policy errors and invalid plans raise.
-function Host:handle(core)
-  local path = core.path
-  local ep = classify(path)
+function Host:handle(core, path, method, id, query, client)
+  if path == nil then
+    path, method, id, query, client = core.path, core.method, core.id, core.query, core.client
+  end
+  local ep, dialect, path_model = classify(path)
   if ep == nil then
     if is_azure_path(path) then
-      return reply(404, "unknown path " .. path .. " (Azure-style routes: " .. AZURE_ROUTES .. ")", core.id, "not_found")
+      return reply(404, "unknown path " .. path .. " (Azure-style routes: " .. AZURE_ROUTES .. ")", id, "not_found")
     end
-    return reply(404, "unknown path " .. path .. " (the API is under /v1/)", core.id, "not_found")
+    return reply(404, "unknown path " .. path .. " (the API is under /v1/)", id, "not_found")
   end
   local want = METHODS[ep]
-  if want and core.method ~= want then
-    local _, dialect = classify(path)
-    local r = dialect_reply(dialect, 405, "method " .. tostring(core.method) .. " not allowed on " .. path .. "; use " .. want,
-      core.id, "method_not_allowed", nil, "Allow: " .. want .. "\r\n")
+  if want and method ~= want then
+    local r = dialect_reply(dialect, 405, "method " .. tostring(method) .. " not allowed on " .. path .. "; use " .. want,
+      id, "method_not_allowed", nil, "Allow: " .. want .. "\r\n")
     r.endpoint = ep
     return r
   end
   if ep == "models" then
-    local r = self:list_models(core, path)
+    local r = self:list_models(id, query, path)
     r.endpoint = "models"
     return r
   end
 
-  local req = Request.new(core, self.config)
+  local req = Request.of(core, self.config, path, method, id, query, client, ep, dialect, path_model)
   local plan, status, message, code, param = call_policy(self, self.route_fn, req)
   if plan == nil then
     if type(status) ~= "number" or status < 400 or status > 599 or status ~= floor(status) then
@@ -392,9 +398,9 @@ function host.load(path)
   return current.settings
 end
 
---- host.handle(core) -> local reply | proxy plan
-function host.handle(core)
-  return current:handle(core)
+--- host.handle(core, path, method, id, query, client) -> local reply | proxy plan
+function host.handle(core, path, method, id, query, client)
+  return current:handle(core, path, method, id, query, client)
 end
 
 --- host.done(summary)

@@ -106,33 +106,50 @@ function Request.parse_query(q)
   return args
 end
 
-local function new(core, cfg)
-  local path = core.path
-  local endpoint, dialect, path_model = Request.classify(path)
+-- The request object over core; the fields are given (C passes them to
+-- host.handle) or read from the core.
+local function make(core, cfg, path, method, id, query, client, endpoint, dialect, path_model)
   return setmetatable({
-    id = core.id,
-    method = core.method,
+    id = id,
+    method = method,
     path = path,
-    query = core.query or "",
-    client = core.client,
+    query = query or "",
+    client = client,
     endpoint = endpoint,
     dialect = dialect or "openai", -- the client's dialect
     path_model = path_model,       -- the model named in the URL (Gemini model, Azure-style deployment)
     ctx = {},
     _core = core,
     _config = cfg,
-    -- lazily filled: _raw (body), _json / _json_err, _args, _edits, _order, _scan
+    -- lazily filled: _raw (body), _json / _json_err, _args, _edits, _order, _scan, _pkf / _pkm / _pke
   }, Request)
+end
+
+local function new(core, cfg)
+  local path = core.path
+  local endpoint, dialect, path_model = Request.classify(path)
+  return make(core, cfg, path, core.method, core.id, core.query, core.client, endpoint, dialect, path_model)
+end
+
+-- On an Azure-style path the deployment is the body's `model` from the start
+-- (see _apply_deployment).
+local function finish(r)
+  if r.path_model and r.dialect == "openai" then r:_apply_deployment() end
+  return r
 end
 
 --- Request.new(core, config) -> req
 -- `config` is the normalized config (moongate.config); it may be nil for
--- requests built outside a gateway (tests). On an Azure-style path the
--- deployment is the body's `model` from the start (see _apply_deployment).
+-- requests built outside a gateway (tests).
 function Request.new(core, cfg)
-  local r = new(core, cfg)
-  if r.path_model and r.dialect == "openai" then r:_apply_deployment() end
-  return r
+  return finish(new(core, cfg))
+end
+
+--- Request.of(core, config, path, method, id, query, client, endpoint, dialect,
+-- path_model) -> req: Request.new with the core's fields and the path's
+-- classification already at hand (the host has both).
+function Request.of(core, cfg, path, method, id, query, client, endpoint, dialect, path_model)
+  return finish(make(core, cfg, path, method, id, query, client, endpoint, dialect, path_model))
 end
 
 --- Request.derived(req, body, endpoint) -> a request over the same client
@@ -189,6 +206,7 @@ end
 function Request:arg(name)
   local args = self._args
   if not args then
+    if self.query == "" then return nil end -- the common case: no table for it
     args = Request.parse_query(self.query)
     self._args = args
   end

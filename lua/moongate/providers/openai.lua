@@ -16,7 +16,8 @@
 --                                "Name: value"), body (string or nil)
 --   validate(P, raw, where)      optional extra config checks
 -- `shared` is one table per request, shared by all its attempts: stream,
--- hide_usage, endpoint, plus whatever the module caches there.
+-- hide_usage, endpoint, plus whatever the module caches there under names
+-- starting with "_" (for a same-dialect attempt it is the plan being built).
 --
 -- OpenAI-compatible presets (moongate.providers.presets: openrouter, groq, ...)
 -- use this module: the preset fills base_url and keyless defaults at config
@@ -344,7 +345,7 @@ end
 -- attempts on the same preset and model share it).
 function M.body(P, model, req, shared)
   local key = P.preset and (P.preset .. "\0" .. model) or model
-  if shared.body_key == key then return shared.body end
+  if shared._body_key == key then return shared._body end
   local Q = P.quirks
   local f, cm = req:_peek()
   model = upstream_model(Q, model)
@@ -353,10 +354,10 @@ function M.body(P, model, req, shared)
     extra, order = { model = encode(model) }, { "model" }
   end
   if shared.hide_usage and not (Q and Q.no_stream_options) then
-    local so = shared.so_raw
+    local so = shared._so_raw
     if not so then
       so = stream_options_raw(req)
-      shared.so_raw = so
+      shared._so_raw = so
     end
     extra = extra or {}
     order = order or {}
@@ -370,7 +371,7 @@ function M.body(P, model, req, shared)
     if next(extra) == nil then extra, order = nil, nil end
   end
   local body = req:_final_body(extra, order)
-  shared.body_key, shared.body = key, body
+  shared._body_key, shared._body = key, body
   return body
 end
 
