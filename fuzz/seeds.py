@@ -426,6 +426,21 @@ for pair in PAIRS:
     translate_seed("spec-%s-gemini-error" % c, pair, END_FINISH, req, GERR, [G1, GERR])
     translate_seed("spec-%s-gemini-blocked" % c, pair, END_BOTH, req, GBLOCK, [GBLOCK])
 
+# ---- peek: a client body --------------------------------------------------
+peek = {
+    "chat-stream": b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true,'
+                   b'"stream_options":{"include_usage":true}}',
+    "escapes": b'{"mod\\u0065l":"m\\ud83d\\ude00\\n","contents":[{"parts":[{"text":"x"}]}],"model":null}',
+    "duplicates": b'{"stream":true,"stream":false,"messages":[],"messages":[1],"stream_options":[],"x":{"model":"y"}}',
+    "numbers": b'[0, -0.5e+3, 1E9, -.5, 1., 123456789012345678901234567890, {"a": [true, false, null]}]',
+    "not-object": b' "just a string" ',
+    "invalid": b'{"model":"m",}',
+}
+for name, data in sorted(peek.items()):
+    write("peek", name, data)
+write("peek", "regress-leading-dot", b".3")
+
+
 # ---- regressions found while fuzzing ------------------------------------------
 write("config", "regress-api-key-crlf",
       b'return { providers = { a = { base_url = "http://x/v1", api_key = "sk-1\\r\\nX-Injected: 1", models = { "m" } } } }\n')

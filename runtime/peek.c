@@ -2,8 +2,8 @@
  * cjson) that looks at the members of the top-level object as it passes
  * them. Its grammar follows what Debian's cjson 2.1.0 decodes with
  * decode_invalid_numbers(false), so a body both accept or both refuse:
- * numbers as strtod reads them, less a leading zero ("1." and "-.5" pass;
- * "01", hex, inf and nan do not), any byte but NUL inside strings, only the
+ * numbers as strtod reads them once cjson saw a '-' or a digit, less a
+ * leading zero ("1." and "-.5" pass; ".5", "01", hex, inf and nan do not), any byte but NUL inside strings, only the
  * JSON escapes (tests/unit/test_peek.c compares both on a corpus). */
 #include "peek.h"
 
@@ -154,8 +154,8 @@ static int array(jp_t *j, int *nonempty)
 static int key_is(const char *k, size_t n, int esc, const char *want, size_t wn)
 {
     if (!esc) return n == wn && memcmp(k, want, wn) == 0;
-    char buf[32];
-    if (n > sizeof buf) return 0;
+    char buf[96];   /* \uXXXX is 6 bytes for 1: a longer name cannot decode to a wanted one */
+    if (n > sizeof buf || n > 6 * wn) return 0;
     size_t m = peek_unescape(k, n, buf);
     return m == wn && memcmp(buf, want, wn) == 0;
 }
@@ -240,7 +240,7 @@ static int value(jp_t *j)
     case 'f': return literal(j, "false", 5);
     case 'n': return literal(j, "null", 4);
     default:
-        if (*j->p == '-' || *j->p == '.' || (*j->p >= '0' && *j->p <= '9')) return number(j);
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) return number(j);   /* ".5" no, "-.5" yes */
         return fail(j, "invalid value");
     }
 }
