@@ -216,8 +216,9 @@ function Host:compile(req, plan)
   end
   -- The plan, also the `shared` table of this request's same-dialect builds
   -- (provider modules cache per-request values in it under "_" names).
+  -- (8 keys: the table's hash part is 8 slots; `translators` joins only when needed)
   local out = { kind = "proxy", endpoint = ep, stream = stream, hide_usage = hide_usage, dialect = cdialect,
-    attempts = false, translators = false, _body_key = false, _body = false }
+    attempts = false, _body_key = false, _body = false }
   local shared = out
   -- Gemini streams are SSE only with alt=sse (Google APIs also read `$alt`).
   local array = ep == "stream_generate" and (req:arg("alt") or req:arg("$alt")) ~= "sse"
@@ -282,7 +283,8 @@ function Host:compile(req, plan)
     r.endpoint = ep
     return r
   end
-  out.attempts, out.translators = attempts, translators or nil
+  out.attempts = attempts
+  if translators then out.translators = translators end
   return out
 end
 
