@@ -97,31 +97,28 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 /* libevent (worker loop): four times a second. A worker that served
  * requests, then none for a whole tick, and has no stream open gives freed
  * heap pages back to the system (a full Lua GC, the VM's block cache, then
- * malloc_trim), so RSS returns to its idle level within half a second of a
+ * malloc_trim), so RSS returns to its idle level within a second of a
  * burst instead of staying at the high-water mark; an idle worker does
  * nothing. A busy worker never trims: at concurrency 1 it has no stream open
  * between two requests, and trimming there (the earlier rule) made the next
  * requests fault fresh pages back in, a p99 of +0.3-0.6 ms in bench lane 2.
  * (The pages can only go back because libevent's per-fd slots live in a slab
  * of their own, see evmem.c, and the Lua VMs allocate from malloc, see
- * policy.c.) The trim repeats on the next TRIM_TICKS - 1 quiet ticks: what
- * is freed after the first one (connections of the burst that close late,
- * the upstream pool's idle ones) goes back too; bench lane 4 once kept
- * 21.6 MiB instead of ~9.5 after 4,096 streams with a single trim. */
-#define TRIM_TICKS 3
+ * policy.c.) The trim waits for TRIM_QUIET_TICKS quiet ticks: right after
+ * a burst, connections of it are still closing, and what they free after
+ * the trim stayed resident (bench lane 4 once kept 21.6 MiB instead of
+ * ~9.5 after 4,096 streams). Trimming again instead cost the next request
+ * its pages back: TTFT +4.4 ms at c=1 after lane 1, against +0.5 ms. */
+#define TRIM_QUIET_TICKS 2
 static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
 {
     worker_t *w = arg;
     (void)fd; (void)what;
     uint64_t seen = w->tick_counter;
     w->tick_counter = w->counter;
-    if (w->active != 0 || w->counter != seen) return;
-    if (w->trimmed_at != w->counter) {          /* the first quiet tick after a burst */
-        w->trimmed_at = w->counter;
-        w->trims_left = TRIM_TICKS;
-    }
-    if (w->trims_left == 0) return;
-    w->trims_left--;
+    if (w->active != 0 || w->counter != seen) { w->quiet_ticks = 0; return; }
+    if (w->trimmed_at == w->counter || ++w->quiet_ticks < TRIM_QUIET_TICKS) return;
+    w->trimmed_at = w->counter;
     policy_vm_trim(w->vm);   /* garbage of the last burst, then its pages */
     malloc_trim(0);
 }

@@ -35,8 +35,8 @@ typedef struct worker {
     struct event *notify_ev;
     struct event *drain_timer;    /* worker loop only */
     struct event *trim_ev;        /* worker loop only: malloc_trim when idle */
-    uint64_t trimmed_at;          /* counter at the last trim: nothing new since, nothing to do ... */
-    int trims_left;               /* ... once these repeat trims are done (main.c on_trim_tick) */
+    uint64_t trimmed_at;          /* counter at the last trim: nothing new since, nothing to do */
+    int quiet_ticks;              /* trim ticks in a row with no request and no stream open */
     uint64_t tick_counter;        /* counter at the last trim tick: a request since means busy */
 } worker_t;
 
