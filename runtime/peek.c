@@ -125,18 +125,27 @@ static int literal(jp_t *j, const char *word, size_t n)
 
 static int value(jp_t *j);
 
-static int array(jp_t *j, int *nonempty)
+/* j->p at '[' or '{': enters the container. 1: it was empty (and is
+ * closed), 0: it has elements or members, -1: too deeply nested. */
+static int enter(jp_t *j, char close)
 {
     if (++j->depth > PEEK_MAX_DEPTH) return fail(j, "too deeply nested");
     j->p++;
     ws(j);
-    if (j->p < j->e && *j->p == ']') {
+    if (j->p < j->e && *j->p == close) {
         j->p++;
         j->depth--;
-        if (nonempty) *nonempty = 0;
-        return 0;
+        return 1;
     }
-    if (nonempty) *nonempty = 1;
+    return 0;
+}
+
+static int array(jp_t *j, int *nonempty)
+{
+    int empty = enter(j, ']');
+    if (empty < 0) return -1;
+    if (nonempty) *nonempty = !empty;
+    if (empty) return 0;
     for (;;) {
         if (value(j)) return -1;
         ws(j);
@@ -165,14 +174,8 @@ static int key_is(const char *k, size_t n, int esc, const char *want, size_t wn)
  * `usage` (for stream_options) gets whether include_usage is true. */
 static int object(jp_t *j, peek_t *top, int *usage)
 {
-    if (++j->depth > PEEK_MAX_DEPTH) return fail(j, "too deeply nested");
-    j->p++;
-    ws(j);
-    if (j->p < j->e && *j->p == '}') {
-        j->p++;
-        j->depth--;
-        return 0;
-    }
+    int empty = enter(j, '}');
+    if (empty) return empty < 0 ? -1 : 0;
     for (;;) {
         if (j->p >= j->e || *j->p != '"') return fail(j, "expected a member name");
         const char *k;
