@@ -140,6 +140,18 @@ static int enter(jp_t *j, char close)
     return 0;
 }
 
+/* After an element or member: 1 at the closing bracket (not consumed), 0
+ * past a comma, -1 on anything else. */
+static int after_item(jp_t *j, char close)
+{
+    ws(j);
+    if (j->p >= j->e) return fail(j, close == ']' ? "unterminated array" : "unterminated object");
+    if (*j->p == close) return 1;
+    if (*j->p != ',') return fail(j, close == ']' ? "expected ',' or ']' in array" : "expected ',' or '}' in object");
+    j->p++;
+    return 0;
+}
+
 static int array(jp_t *j, int *nonempty)
 {
     int empty = enter(j, ']');
@@ -148,11 +160,9 @@ static int array(jp_t *j, int *nonempty)
     if (empty) return 0;
     for (;;) {
         if (value(j)) return -1;
-        ws(j);
-        if (j->p >= j->e) return fail(j, "unterminated array");
-        if (*j->p == ']') break;
-        if (*j->p != ',') return fail(j, "expected ',' or ']' in array");
-        j->p++;
+        int end = after_item(j, ']');
+        if (end < 0) return -1;
+        if (end) break;
     }
     j->p++;
     j->depth--;
@@ -219,11 +229,9 @@ static int object(jp_t *j, peek_t *top, int *usage)
         } else {
             if (value(j)) return -1;
         }
-        ws(j);
-        if (j->p >= j->e) return fail(j, "unterminated object");
-        if (*j->p == '}') break;
-        if (*j->p != ',') return fail(j, "expected ',' or '}' in object");
-        j->p++;
+        int end = after_item(j, '}');
+        if (end < 0) return -1;
+        if (end) break;
         ws(j);
     }
     j->p++;
