@@ -144,3 +144,38 @@ return {
     up = json.loads(mock.last()["body"])
     assert "tools" not in up and "tool_choice" not in up
     assert r.json()["choices"][0]["message"]["content"] == mock_text("mock-small")
+
+
+def test_a_policy_edit_before_the_router_is_what_the_router_and_the_upstream_see(gateway, mock):
+    # the router reads the body's fields off its bytes (core:peek) until the policy edits or
+    # decodes it; from then on the edited body counts
+    policy = """
+local router = require("moongate.router")
+local config
+return {
+  init = function(cfg) config = cfg end,
+  route = function(req)
+    if req:header("x-edit") then
+      req:set_field("model", "mock-large")
+      req:set_field("stream", true)
+    end
+    if req:header("x-peek-first") then
+      local first = router.route(req, config)          -- routed on the client's body
+      req:set_field("model", "mock-large")
+      assert(first[1].model == "mock-small")
+    end
+    return router.route(req, config)
+  end,
+}
+"""
+    gw = gateway(cfg(mock), policy=policy)
+    r = gw.chat(chat_body("mock-small"), headers={"x-edit": "1"})
+    assert r.status == 200, r
+    assert r.header("x-moongate-model") == "mock-large"
+    assert "text/event-stream" in (r.header("content-type") or "")   # the edited stream flag counts
+    up = json.loads(mock.last()["body"])
+    assert up["model"] == "mock-large" and up["stream"] is True
+    r = gw.chat(chat_body("mock-small"), headers={"x-peek-first": "1"})
+    assert r.status == 200, r
+    assert r.header("x-moongate-model") == "mock-large"
+    assert json.loads(mock.last()["body"])["model"] == "mock-large"
