@@ -456,6 +456,24 @@ class Bench:
         self.notes.append(f"the mock still had active replies {timeout:.0f} s after a run")
         return False
 
+    def quiesce(self, timeout=5.0, window=0.2, max_share=0.05):
+        """Wait until the mock and every target's process tree each use less than max_share of a
+        core over a window: what the previous load left behind (nginx's old workers after the
+        reload lane, a backlog Portkey still works through) must not land on the next target's
+        figures. Lane 2 at c=1 showed it: whichever target came first after lane 5 read a p99 of
+        ~1 ms, in every round. Gives up after timeout (noted in the results)."""
+        pids = [t.pid for t in self.targets.values() if t.proc is not None and not t.skipped and t.pid]
+        deadline = time.monotonic() + timeout
+        while True:
+            c0 = [cpu_ns(p) for p in pids]
+            time.sleep(window)
+            busy = [(cpu_ns(p) - c) / (window * 1e9) for p, c in zip(pids, c0)]
+            if max(busy) < max_share:
+                return True
+            if time.monotonic() > deadline:
+                self.notes.append(f"processes still busy {timeout:.0f} s after a load: {', '.join(f'{b:.2f}' for b in busy)} cores")
+                return False
+
     def health_generation(self, t):
         try:
             st, body = http(f"http://127.0.0.1:{t.port}/health", timeout=5)
@@ -467,6 +485,7 @@ class Bench:
     def lane1(self, order, R):
         for n in order:
             t = self.targets[n]
+            self.quiesce()
             c0 = cpu_ns(t.pid)
             w = self.wrk(t, 64, 2, self.a.duration1, "lane1")
             # CPU of the target's process tree (the mock's for `direct`) per request served
@@ -480,6 +499,7 @@ class Bench:
             if n not in ("moongate", "nginx"):
                 continue
             t = self.targets[n]
+            self.quiesce()
             g0 = self.health_generation(t) if n == "moongate" else None
             sent = [0]
 
@@ -514,6 +534,7 @@ class Bench:
     def lane2(self, order, R):
         for n in order:
             t = self.targets[n]
+            self.quiesce()
             w = self.wrk(t, 1, 1, self.a.duration2, "lane2")
             R["lane2"][n] = w
             log(f"  lane 2 {n:9s} p50 {w['p50']:.3f} ms  p99 {w['p99']:.3f} ms  failed {w['failed']}")
