@@ -103,11 +103,18 @@ struct http_conn {
 
 /* http.c: closes the socket now, frees the connection on the next loop pass. */
 void http_conn_close(http_conn_t *c);
-/* http.c: answers a server error (the envelope from the server's formatter),
- * closes after it; returns -1 so a parser can `return http_conn_error(...)`. */
+/* http_reply.c: answers a server error (the envelope from the server's
+ * formatter), closes after it; returns -1 so a parser can `return
+ * http_conn_error(...)`. */
 int  http_conn_error(http_conn_t *c, int status, const char *msg);
 /* http.c: writes what the output buffer holds as far as the socket takes it. */
 void http_conn_push(http_conn_t *c);
+/* http.c: the current reply is complete in the output (pushed): move on to
+ * the next request, or the close, from the loop once it is written. */
+void http_conn_reply_queued(http_conn_t *c);
+/* http_reply.c: the default error formatter (the OpenAI envelope). */
+const char *http_default_error_fmt(int status, const char *message, const char *path,
+                                  struct evbuffer *out, void *arg);
 /* http_read.c: runs the request state machine over the buffered input; calls
  * the server's handler once a request is complete. */
 void http_conn_process(http_conn_t *c);
