@@ -57,6 +57,19 @@ int vint(const struct mjnode *n, double lo, double hi)
     return n && n->type == MJ_NUM && n->num == floor(n->num) && n->num >= lo && n->num <= hi;
 }
 
+int vname(const struct mjnode *n, size_t max)
+{
+    if (!n || n->type != MJ_STR || n->n == 0 || n->n > max)
+        return 0;
+    for (size_t i = 0; i < n->n; i++) {
+        char c = n->s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 int vnum(const struct mjnode *n, double lo, double hi)
 {
     return n && n->type == MJ_NUM && n->num >= lo && n->num <= hi;
@@ -140,19 +153,6 @@ static int oa_range(struct mock_verr *e, const struct mjnode *root, const char *
     return 0;
 }
 
-/* ^[a-zA-Z0-9_-]{1,64}$: function and json_schema names (API). */
-static int oa_name_ok(const struct mjnode *n)
-{
-    if (!n || n->type != MJ_STR || n->n == 0 || n->n > 64)
-        return 0;
-    for (size_t i = 0; i < n->n; i++) {
-        char c = n->s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 static int oa_name(struct mock_verr *e, const char *param, const struct mjnode *n)
 {
@@ -164,7 +164,7 @@ static int oa_name(struct mock_verr *e, const char *param, const struct mjnode *
         return vfail(e, param, "string_above_max_length", "Invalid '%s': string too long. Expected a "
                      "string with maximum length 64, but got a string with length %zu instead.",
                      param, n->n);
-    if (!oa_name_ok(n))
+    if (!vname(n, 64))   /* function and json_schema names (API) */
         return vfail(e, param, "invalid_value", "Invalid '%s': string does not match pattern. "
                      "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", param);
     return 0;

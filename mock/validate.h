@@ -66,6 +66,8 @@ void vpath(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 int vkey_in(const char *k, size_t klen, const char *const *names);
 /* An integral number (1, 1.0, 1e3) in [lo, hi]. */
 int vint(const struct mjnode *n, double lo, double hi);
+/* A string matching ^[a-zA-Z0-9_-]{1,max}$ (the APIs' tool and schema names). */
+int vname(const struct mjnode *n, size_t max);
 /* A JSON number in [lo, hi]. */
 int vnum(const struct mjnode *n, double lo, double hi);
 /* Standard or URL-safe base64, padding optional ("\/" counts as '/', as

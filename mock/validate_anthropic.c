@@ -382,20 +382,6 @@ static int versioned_tool(const struct mjnode *t)
     return 1;
 }
 
-/* ^[a-zA-Z0-9_-]{1,128}$ (API). */
-static int tool_name_ok(const struct mjnode *n)
-{
-    if (n->n == 0 || n->n > 128)
-        return 0;
-    for (size_t i = 0; i < n->n; i++) {
-        char c = n->s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* tools[] (P2.2 `tools` row): custom tools need name + input_schema of type
  * "object"; versioned server tools pass. Names are unique (API). */
 static int an_tools(struct mock_verr *e, const struct mjnode *tools)
@@ -422,7 +408,7 @@ static int an_tools(struct mock_verr *e, const struct mjnode *tools)
         vpath(path, "tools.%d.custom", k);
         if (an_extra(e, path, t, keys) || an_string(e, path, t, "name", 1))
             return -1;
-        if (!tool_name_ok(name))
+        if (!vname(name, 128))   /* ^[a-zA-Z0-9_-]{1,128}$ (API) */
             return vfail(e, NULL, NULL, "%s.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'",
                          path);
         if ((s = mj_get(t, "description")) && s->type != MJ_STR)
