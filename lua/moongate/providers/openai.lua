@@ -364,8 +364,8 @@ function M.body(P, model, req, shared)
     extra.stream_options = so
     order[#order + 1] = "stream_options"
   end
-  local j = Q and req:json()
-  if Q and type(j) == "table" then
+  local j = Q and req:json() -- presets edit by what the body holds: decoded only for them
+  if type(j) == "table" then
     extra, order = extra or {}, order or {}
     preset_edits(Q, req, j, model, shared.stream, extra, order)
     if next(extra) == nil then extra, order = nil, nil end
