@@ -520,6 +520,22 @@ policy_vm_t *policy_vm_new(const char *config_path, int generation, settings_t *
     lua_getfield(L, host, "handle");
     if (!lua_isfunction(L, -1)) { snprintf(err, errlen, "moongate.host has no handle()"); goto fail_msg; }
     vm->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    static const char *const keys[PK_COUNT] = {
+        [PK_KIND] = "kind", [PK_ENDPOINT] = "endpoint", [PK_STATUS] = "status",
+        [PK_CONTENT_TYPE] = "content_type", [PK_HEADERS] = "headers", [PK_BODY] = "body",
+        [PK_STREAM] = "stream", [PK_HIDE_USAGE] = "hide_usage", [PK_DIALECT] = "dialect",
+        [PK_ATTEMPTS] = "attempts", [PK_PROVIDER] = "provider", [PK_MODEL] = "model",
+        [PK_URL] = "url", [PK_METHOD] = "method", [PK_RETRIES] = "retries",
+        [PK_BACKOFF_BASE] = "backoff_base", [PK_BACKOFF_CAP] = "backoff_cap",
+        [PK_CONNECT] = "connect", [PK_FIRST_BYTE] = "first_byte", [PK_IDLE] = "idle",
+        [PK_TOTAL] = "total", [PK_TRANSLATE] = "translate",
+    };
+    lua_createtable(L, PK_COUNT - 1, 0);
+    for (int k = 1; k < PK_COUNT; k++) {
+        lua_pushstring(L, keys[k]);
+        lua_rawseti(L, -2, k);
+    }
+    vm->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, host, "translator");
     vm->translator_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : (lua_pop(L, 1), LUA_NOREF);
     if (has_done) {
@@ -543,6 +559,12 @@ fail_msg:
     free(mem);
     free(vm);
     return NULL;
+}
+
+int policy_push_keys(policy_vm_t *vm)
+{
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->keys_ref);
+    return lua_gettop(vm->L);
 }
 
 void policy_vm_retain(policy_vm_t *vm) { vm->refs++; }

@@ -34,12 +34,32 @@ typedef struct policy_vm {
     int core_mt_ref;     /* metatable for request cores */
     int traceback_ref;   /* the pcall message handler, made once (a closure per call cost an allocation) */
     int translator_ref;  /* host.translator, LUA_NOREF when the host has none */
+    int keys_ref;        /* array of the plan keys C reads (PK_*), interned once */
     double timeout;      /* policy_timeout, seconds */
     struct vm_mem *mem;  /* the VM's allocator state (policy.c) */
     size_t gc_mark;      /* Lua heap bytes after the last policy_vm_gc_pay */
     size_t gc_next;      /* heap bytes at which gc_pay starts the next cycle */
     int gc_cycle;        /* a collection cycle is under way (gc_pay steps it) */
 } policy_vm_t;
+
+/* The keys of the plan table (host.handle's result) that C reads. A lookup
+ * by a C string (lua_getfield) hashes and interns the key on every call,
+ * ~220 instructions; with the key already interned it is two table reads:
+ * policy_push_keys once, then policy_get(L, keys, t, PK_...). */
+enum {
+    PK_KIND = 1, PK_ENDPOINT, PK_STATUS, PK_CONTENT_TYPE, PK_HEADERS, PK_BODY, PK_STREAM,
+    PK_HIDE_USAGE, PK_DIALECT, PK_ATTEMPTS, PK_PROVIDER, PK_MODEL, PK_URL, PK_METHOD,
+    PK_RETRIES, PK_BACKOFF_BASE, PK_BACKOFF_CAP, PK_CONNECT, PK_FIRST_BYTE, PK_IDLE,
+    PK_TOTAL, PK_TRANSLATE, PK_COUNT
+};
+/* Pushes the keys array; returns its stack index. */
+int policy_push_keys(policy_vm_t *vm);
+/* Pushes t[key] (raw: plan tables have no metatable). */
+static inline void policy_get(lua_State *L, int keys, int t, int key)
+{
+    lua_rawgeti(L, keys, key);
+    lua_rawget(L, t < 0 ? t - 1 : t);
+}
 
 /* Builds a VM from a config file. On success fills *st (when not NULL) and
  * returns the VM with one reference. On failure returns NULL and writes a

@@ -335,10 +335,11 @@ static void attempt_start(stream_t *s)
     const char *hv[32];
     int nh = 0;
     lua_State *L = s->vm->L;
+    int kt = policy_push_keys(s->vm);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan_ref);
-    lua_getfield(L, -1, "attempts");
+    policy_get(L, kt, -1, PK_ATTEMPTS);
     lua_rawgeti(L, -1, s->cur + 1);
-    lua_getfield(L, -1, "headers");
+    policy_get(L, kt, -1, PK_HEADERS);
     if (lua_istable(L, -1)) {
         int n = (int)lua_objlen(L, -1);
         for (int k = 1; k <= n && nh < 32; k++) {
@@ -348,7 +349,7 @@ static void attempt_start(stream_t *s)
             if (h) hv[nh++] = h;
         }
     }
-    lua_pop(L, 4);
+    lua_pop(L, 5);
     timer_arm(s, TIMER_FIRST_BYTE, a->t_first_byte);
     s->ur = uc_start(w->ucp, a->url, a->method, hv, nh, a->body, a->body ? a->body_len : 0,
                      a->t_connect, a->t_total, 1, &up_callbacks, s);
@@ -596,17 +597,19 @@ static void stream_finish(stream_t *s)
     if (w->draining) worker_maybe_exit(w);
 }
 
-static int tbl_int(lua_State *L, int t, const char *k, int dflt)
+/* t[key] as an int (dflt when not a number); keys: policy_push_keys. */
+static int tbl_int(lua_State *L, int keys, int t, int key, int dflt)
 {
-    lua_getfield(L, t, k);
+    policy_get(L, keys, t, key);
     int v = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : dflt;
     lua_pop(L, 1);
     return v;
 }
 
-static const char *tbl_str(lua_State *L, int t, const char *k, size_t *len)
+/* t[key] as a string (NULL when not a string), valid while t is anchored. */
+static const char *tbl_str(lua_State *L, int keys, int t, int key, size_t *len)
 {
-    lua_getfield(L, t, k);
+    policy_get(L, keys, t, key);
     const char *v = lua_isstring(L, -1) ? lua_tolstring(L, -1, len) : NULL;
     lua_pop(L, 1);   /* still anchored by the plan table */
     return v;
@@ -693,29 +696,30 @@ void stream_handle(http_req_t *req, void *arg)
         return;
     }
     size_t len = 0;
-    const char *kind = tbl_str(L, t, "kind", NULL);
-    const char *route = tbl_str(L, t, "endpoint", NULL);
+    int kt = policy_push_keys(s->vm);
+    const char *kind = tbl_str(L, kt, t, PK_KIND, NULL);
+    const char *route = tbl_str(L, kt, t, PK_ENDPOINT, NULL);
     fmt_copy(s->route, sizeof s->route, route ? route : "", route ? strlen(route) : 0);
     if (kind && strcmp(kind, "local") == 0) {
-        int status = tbl_int(L, t, "status", 200);
-        const char *ct = tbl_str(L, t, "content_type", NULL);
-        const char *hd = tbl_str(L, t, "headers", NULL);
-        const char *body = tbl_str(L, t, "body", &len);
+        int status = tbl_int(L, kt, t, PK_STATUS, 200);
+        const char *ct = tbl_str(L, kt, t, PK_CONTENT_TYPE, NULL);
+        const char *hd = tbl_str(L, kt, t, PK_HEADERS, NULL);
+        const char *body = tbl_str(L, kt, t, PK_BODY, &len);
         if (status >= 400)
             s->abort = status == 501 ? "not_implemented" : status >= 500 ? "policy_error" : "rejected";
         reply_full(s, status, ct ? ct : "application/json", hd, body ? body : "", body ? len : 0);
-        lua_pop(L, 1);
+        lua_pop(L, 2);                           /* keys, plan */
         stream_finish(s);
         return;
     }
-    s->client_stream = (lua_getfield(L, t, "stream"), lua_toboolean(L, -1));
+    s->client_stream = (policy_get(L, kt, t, PK_STREAM), lua_toboolean(L, -1));
     lua_pop(L, 1);
-    s->hide_usage = (lua_getfield(L, t, "hide_usage"), lua_toboolean(L, -1));
+    s->hide_usage = (policy_get(L, kt, t, PK_HIDE_USAGE), lua_toboolean(L, -1));
     lua_pop(L, 1);
-    const char *dialect = tbl_str(L, t, "dialect", NULL);
+    const char *dialect = tbl_str(L, kt, t, PK_DIALECT, NULL);
     if (dialect) s->dialect = strcmp(dialect, "anthropic") == 0 ? DIALECT_ANTHROPIC :
                               strcmp(dialect, "gemini") == 0 ? DIALECT_GEMINI : DIALECT_OPENAI;
-    lua_getfield(L, t, "attempts");
+    policy_get(L, kt, t, PK_ATTEMPTS);
     int at = lua_gettop(L);
     int n = lua_istable(L, at) ? (int)lua_objlen(L, at) : 0;
     if (n > MAX_ATTEMPTS) n = MAX_ATTEMPTS;
@@ -725,28 +729,28 @@ void stream_handle(http_req_t *req, void *arg)
         lua_rawgeti(L, at, i + 1);
         int a = lua_gettop(L);
         attempt_t *x = &s->at[s->n_at];
-        x->provider = tbl_str(L, a, "provider", NULL);
-        x->model = tbl_str(L, a, "model", NULL);
-        x->url = tbl_str(L, a, "url", NULL);
-        x->method = tbl_str(L, a, "method", NULL);
-        x->body = tbl_str(L, a, "body", &x->body_len);
-        x->retries = tbl_int(L, a, "retries", 1);
+        x->provider = tbl_str(L, kt, a, PK_PROVIDER, NULL);
+        x->model = tbl_str(L, kt, a, PK_MODEL, NULL);
+        x->url = tbl_str(L, kt, a, PK_URL, NULL);
+        x->method = tbl_str(L, kt, a, PK_METHOD, NULL);
+        x->body = tbl_str(L, kt, a, PK_BODY, &x->body_len);
+        x->retries = tbl_int(L, kt, a, PK_RETRIES, 1);
         if (x->retries < 0) x->retries = 0;
         if (x->retries > MAX_RETRIES) x->retries = MAX_RETRIES;
-        x->backoff_base = tbl_int(L, a, "backoff_base", 200);
-        x->backoff_cap = tbl_int(L, a, "backoff_cap", 2000);
-        x->t_connect = tbl_int(L, a, "connect", 5000);
-        x->t_first_byte = tbl_int(L, a, "first_byte", 60000);
-        x->t_idle = tbl_int(L, a, "idle", 60000);
-        x->t_total = tbl_int(L, a, "total", 600000);
-        x->translate = (lua_getfield(L, a, "translate"), lua_toboolean(L, -1));
+        x->backoff_base = tbl_int(L, kt, a, PK_BACKOFF_BASE, 200);
+        x->backoff_cap = tbl_int(L, kt, a, PK_BACKOFF_CAP, 2000);
+        x->t_connect = tbl_int(L, kt, a, PK_CONNECT, 5000);
+        x->t_first_byte = tbl_int(L, kt, a, PK_FIRST_BYTE, 60000);
+        x->t_idle = tbl_int(L, kt, a, PK_IDLE, 60000);
+        x->t_total = tbl_int(L, kt, a, PK_TOTAL, 600000);
+        x->translate = (policy_get(L, kt, a, PK_TRANSLATE), lua_toboolean(L, -1));
         lua_pop(L, 1);
         lua_pop(L, 1);
         if (!x->provider || !x->model || !x->url) continue;   /* host.lua validates; be safe anyway */
         if (!x->method) x->method = "POST";
         s->n_at++;
     }
-    lua_pop(L, 1);                               /* attempts */
+    lua_pop(L, 2);                               /* attempts, keys */
     s->plan_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the plan, anchoring every string above */
     if (s->n_at == 0) {
         s->abort = "policy_error";

@@ -84,8 +84,17 @@ end
 
 -- Calls a policy hook; errors propagate (C turns them into a 500 and logs
 -- them) with the policy's file:line in the message.
+-- The policy's function is called through a Lua frame of ours: a policy
+-- ending in a tail call (`return router.route(req, config)`) would otherwise
+-- return from the library straight into xpcall, which LuaJIT cannot trace
+-- ("NYI: return to lower frame"), so router.route and resolve ran interpreted.
+local function trampoline(fn, ...)
+  local a, b, c, d, e = fn(...)
+  return a, b, c, d, e
+end
+
 local function call_policy(self, fn, ...)
-  local ok, a, b, c, d, e = xpcall(fn, self.handler, ...)
+  local ok, a, b, c, d, e = xpcall(trampoline, self.handler, fn, ...)
   if not ok then error(a, 0) end
   return a, b, c, d, e
 end
@@ -224,7 +233,15 @@ function Host:compile(req, plan)
   local array = ep == "stream_generate" and (req:arg("alt") or req:arg("$alt")) ~= "sse"
   local method = req.method
   local attempts, translators, skipped = {}, nil, nil
-  for i = 1, #plan do
+  -- A loop by goto: a `for` over the usual one-attempt plan runs its loop
+  -- bytecode once per request, LuaJIT finds that loop hot, fails to trace a
+  -- loop that never iterates and blacklists it, and a blacklisted loop aborts
+  -- every trace through it: all of compile ran interpreted. A backward goto is
+  -- a plain jump, never hot-counted, so compile is traced as a whole.
+  local i, nplan = 0, #plan
+  ::next_attempt::
+  i = i + 1
+  if i <= nplan then
     local a = plan[i]
     if type(a) ~= "table" then invalid("attempt " .. i .. ": must be a table {provider=, model=}") end
     local pname, model = a.provider, a.model
@@ -274,6 +291,7 @@ function Host:compile(req, plan)
       if a.retries ~= nil or a.timeouts ~= nil or a.backoff ~= nil then override(at, a, i, cfg) end
       attempts[#attempts + 1] = at
     end
+    goto next_attempt
   end
   if #attempts == 0 then
     if ep == "count_tokens" then return self:estimate_tokens(req, cdialect) end

@@ -67,15 +67,19 @@ function router.pick(targets, rng)
   return out
 end
 
+-- "provider/model" -> "provider", "model" (nil when name has no such split).
+-- "^([^/]+)/(.+)$" would split it too; a plain find stays in compiled code
+-- (string.match is not compiled by LuaJIT 2.1).
+local function split_provider(name)
+  local slash = find(name, "/", 1, true)
+  if slash and slash > 1 and slash < #name then return sub(name, 1, slash - 1), sub(name, slash + 1) end
+end
+
 --- router.resolve(cfg, name [, vendor [, rng]]) -> attempts | nil, status, message, code, param
 -- Resolves a model string (rules 2 and 3 above).
 function router.resolve(cfg, name, vendor, rng)
   -- "provider/model" with an enabled provider.
-  -- pn/rest as "^([^/]+)/(.+)$" would split it; a plain find stays in
-  -- compiled code (string.match is not compiled by LuaJIT 2.1).
-  local pn, rest
-  local slash = find(name, "/", 1, true)
-  if slash and slash > 1 and slash < #name then pn, rest = sub(name, 1, slash - 1), sub(name, slash + 1) end
+  local pn, rest = split_provider(name)
   local P = pn and cfg.providers[pn]
   if P and P.enabled and (not vendor or vendor == pn) then
     return { { provider = pn, model = rest } }
@@ -83,6 +87,12 @@ function router.resolve(cfg, name, vendor, rng)
   -- A bare id listed by enabled providers (ids may contain "/": OpenRouter's do).
   local list = cfg.model_providers[name]
   if list then
+    -- one provider (the usual case) without a loop: a loop run once per
+    -- request gets blacklisted by LuaJIT and then aborts every trace through
+    -- it (see Host:compile)
+    if #list == 1 and (not vendor or vendor == list[1].name) then
+      return { { provider = list[1].name, model = name } }
+    end
     local out = {}
     for _, L in ipairs(list) do
       if not vendor or vendor == L.name then out[#out + 1] = { provider = L.name, model = name } end
@@ -204,11 +214,7 @@ function router.route(req, cfg, opts)
     -- The user forced the provider: use the model as given, minus a
     -- "provider/" prefix unless this provider lists the full id.
     if not P.model_set[name] then
-      -- pn/rest as "^([^/]+)/(.+)$" would split it; a plain find stays in
-  -- compiled code (string.match is not compiled by LuaJIT 2.1).
-  local pn, rest
-  local slash = find(name, "/", 1, true)
-  if slash and slash > 1 and slash < #name then pn, rest = sub(name, 1, slash - 1), sub(name, slash + 1) end
+      local pn, rest = split_provider(name)
       if pn and cfg.providers[pn] then name = rest end
     end
     return { { provider = hp, model = name } }
