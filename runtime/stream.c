@@ -733,7 +733,14 @@ void stream_handle(http_req_t *req, void *arg)
         x->model = tbl_str(L, kt, a, PK_MODEL, NULL);
         x->url = tbl_str(L, kt, a, PK_URL, NULL);
         x->method = tbl_str(L, kt, a, PK_METHOD, NULL);
-        x->body = tbl_str(L, kt, a, PK_BODY, &x->body_len);
+        policy_get(L, kt, a, PK_BODY);
+        if (lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+            x->body = req->body;                 /* the client's bytes as received (req:_upstream_body) */
+            x->body_len = req->body_len;
+        } else {
+            x->body = lua_isstring(L, -1) ? lua_tolstring(L, -1, &x->body_len) : NULL;
+        }
+        lua_pop(L, 1);
         x->retries = tbl_int(L, kt, a, PK_RETRIES, 1);
         if (x->retries < 0) x->retries = 0;
         if (x->retries > MAX_RETRIES) x->retries = MAX_RETRIES;

@@ -275,3 +275,41 @@ describe("req:_peek (the routing fields of the body)", function()
     assert.are.equal(1, calls)
   end)
 end)
+
+describe("req:_upstream_body (what a provider build sends)", function()
+  local Request = require("moongate.request")
+  local body = '{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+  -- a userdata core, like the C one (newproxy: a userdata with a metatable)
+  local function c_core()
+    local u = newproxy(true)
+    local calls = 0
+    local mt = getmetatable(u)
+    mt.__index = {
+      body = function() calls = calls + 1; return body end,
+      header = function() return nil end,
+      peek = function() return nil end,
+    }
+    return u, function() return calls end
+  end
+
+  it("is true (the request's own bytes) for an unedited body over the C core, without reading it", function()
+    local core, calls = c_core()
+    local req = Request.of(core, nil, "/v1/chat/completions", "POST", "id", "", "c", "chat", "openai")
+    assert.is_true(req:_upstream_body())
+    assert.are.equal(0, calls())
+  end)
+
+  it("is the edited text once the policy edited the body, or with extra edits", function()
+    local core = c_core()
+    local req = Request.of(core, nil, "/v1/chat/completions", "POST", "id", "", "c", "chat", "openai")
+    assert.are.equal('{"model":"x","messages":[{"role":"user","content":"hi"}]}',
+      req:_upstream_body({ model = '"x"' }, { "model" }))
+    req:set_field("model", "y")
+    assert.are.equal('{"model":"y","messages":[{"role":"user","content":"hi"}]}', req:_upstream_body())
+  end)
+
+  it("is the text over a Lua core (translated bodies, tests)", function()
+    local req = Request.new(t.fake_core{ method = "POST", path = "/v1/chat/completions", body = body })
+    assert.are.equal(body, req:_upstream_body())
+  end)
+end)

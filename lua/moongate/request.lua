@@ -106,10 +106,17 @@ function Request.parse_query(q)
   return args
 end
 
--- The request object over core; the fields are given (C passes them to
--- host.handle) or read from the core.
-local function make(core, cfg, path, method, id, query, client, endpoint, dialect, path_model)
-  return setmetatable({
+--- Request.of(core, config, path, method, id, query, client, endpoint, dialect,
+-- path_model [, as_given]) -> req: the request object over core, with the
+-- core's fields and the path's classification at hand (C passes the fields
+-- to host.handle, the host classifies the path). On an Azure-style path the
+-- deployment is the body's `model` from the start (see _apply_deployment),
+-- unless as_given (a derived request: its body is the provider's).
+-- One function on purpose: the request path calls it per request, and a
+-- separate constructor called from here made LuaJIT start a trace in it that
+-- aborted on return ("leaving loop in root trace") until blacklisted.
+function Request.of(core, cfg, path, method, id, query, client, endpoint, dialect, path_model, as_given)
+  local r = setmetatable({
     id = id,
     method = method,
     path = path,
@@ -123,33 +130,22 @@ local function make(core, cfg, path, method, id, query, client, endpoint, dialec
     _config = cfg,
     -- lazily filled: _raw (body), _json / _json_err, _args, _edits, _order, _scan, _pkf / _pkm / _pke
   }, Request)
+  if path_model and not as_given and r.dialect == "openai" then r:_apply_deployment() end
+  return r
 end
 
-local function new(core, cfg)
+local function new(core, cfg, as_given)
   local path = core.path
   local endpoint, dialect, path_model = Request.classify(path)
-  return make(core, cfg, path, core.method, core.id, core.query, core.client, endpoint, dialect, path_model)
-end
-
--- On an Azure-style path the deployment is the body's `model` from the start
--- (see _apply_deployment).
-local function finish(r)
-  if r.path_model and r.dialect == "openai" then r:_apply_deployment() end
-  return r
+  return Request.of(core, cfg, path, core.method, core.id, core.query, core.client, endpoint, dialect, path_model,
+    as_given)
 end
 
 --- Request.new(core, config) -> req
 -- `config` is the normalized config (moongate.config); it may be nil for
 -- requests built outside a gateway (tests).
 function Request.new(core, cfg)
-  return finish(new(core, cfg))
-end
-
---- Request.of(core, config, path, method, id, query, client, endpoint, dialect,
--- path_model) -> req: Request.new with the core's fields and the path's
--- classification already at hand (the host has both).
-function Request.of(core, cfg, path, method, id, query, client, endpoint, dialect, path_model)
-  return finish(make(core, cfg, path, method, id, query, client, endpoint, dialect, path_model))
+  return new(core, cfg)
 end
 
 --- Request.derived(req, body, endpoint) -> a request over the same client
@@ -162,7 +158,7 @@ function Request.derived(req, body, endpoint)
     headers = function() return req:headers() end,
     body = function() return body end,
   }
-  local r = new(core, req._config) -- the body is the provider's: no deployment edit
+  local r = new(core, req._config, true) -- the body is the provider's: no deployment edit
   r.endpoint = endpoint
   r.ctx = req.ctx
   return r
@@ -438,6 +434,17 @@ function Request:remove_tools(names)
     end
   end
   return removed
+end
+
+--- req:_upstream_body([extra, extra_order]) -> what a provider build sends:
+-- true for "the client's body as received" (no edits, no extra edits, and a
+-- request over the C core: C then sends the request's own bytes, so an
+-- unedited body never becomes a Lua string, copied and hashed, unless a
+-- policy reads it), else the string _final_body gives. Requests over a Lua
+-- core (a translated body, tests) always get the string.
+function Request:_upstream_body(extra, extra_order)
+  if not extra and not self._edits and type(self._core) == "userdata" then return true end
+  return self:_final_body(extra, extra_order)
 end
 
 --- req:_final_body([extra, extra_order]) -> the raw body with the policy's

@@ -82,3 +82,35 @@ def test_bare_model_with_stream_only_gains_stream_options(gateway, mock):
     for verbatim in ('"stop":[]', '"metadata":{}', '"seed":12345678901234567890',
                      '"temperature":1.0000000000000002', '\\ud83d\\ude00 \u00e9'):
         assert verbatim in raw, "%r was re-encoded: %s" % (verbatim, raw)
+
+
+def test_a_large_unedited_body_reaches_the_upstream_byte_for_byte_on_the_retry_too(gateway, mock, faults):
+    # An unedited body is sent from the request's own bytes (req:_upstream_body):
+    # they must still be there, whole, when the first attempt fails and the
+    # retry sends them again.
+    gw = gateway({"providers": {"mock": provider(faults(status=503, fail_first=1), models=["mock-small"],
+                                                 retries=1, backoff={"base": 0.01, "cap": 0.02})}})
+    filler = "".join("%05d \u00e9\\n" % i for i in range(60000))   # ~0.6 MB of text
+    sent = tricky("mock-small", ',"user":"%s"' % filler)
+    r = gw.chat(sent)
+    assert r.status == 200, r
+    assert r.header("x-moongate-attempts") == "2"
+    assert mock.last()["body"].encode("utf-8") == sent
+
+
+def test_a_policy_that_read_the_body_still_relays_it_byte_for_byte(gateway, mock):
+    policy = (
+        'local router = require("moongate.router")\n'
+        'local config\n'
+        'return {\n'
+        '  init = function(cfg) config = cfg end,\n'
+        '  route = function(req)\n'
+        '    if #req:body() == 0 or req:json().seed == nil then return nil, 400, "no seed" end\n'
+        '    return router.route(req, config)\n'
+        '  end,\n'
+        '}\n')
+    gw = gateway(cfg(mock), policy=policy)
+    sent = tricky("mock-small")
+    r = gw.chat(sent)
+    assert r.status == 200, r
+    assert mock.last()["body"].encode("utf-8") == sent

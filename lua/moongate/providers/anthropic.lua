@@ -56,9 +56,9 @@ function M.build(P, model, req, shared)
   local f, cm = req:_peek()
   local body
   if f and band(f, PEEK_OBJECT) ~= 0 and cm ~= model then
-    body = req:_final_body({ model = json.encode(model) }, { "model" })
+    body = req:_upstream_body({ model = json.encode(model) }, { "model" })
   else
-    body = req:_final_body()
+    body = req:_upstream_body()
   end
   return url, headers, body
 end

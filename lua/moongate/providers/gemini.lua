@@ -44,7 +44,7 @@ function M.url(P, model, endpoint, stream)
 end
 
 function M.build(P, model, req, shared)
-  return M.url(P, model, shared.endpoint, shared.stream), shared.stream and P.h_json_sse or P.h_json, req:_final_body()
+  return M.url(P, model, shared.endpoint, shared.stream), shared.stream and P.h_json_sse or P.h_json, req:_upstream_body()
 end
 
 return M

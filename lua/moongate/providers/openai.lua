@@ -370,7 +370,7 @@ function M.body(P, model, req, shared)
     preset_edits(Q, req, j, model, shared.stream, extra, order)
     if next(extra) == nil then extra, order = nil, nil end
   end
-  local body = req:_final_body(extra, order)
+  local body = req:_upstream_body(extra, order)
   shared._body_key, shared._body = key, body
   return body
 end
