@@ -1,7 +1,8 @@
 -- bench/moongate.lua: the config bench/bench.py runs moongate with.
 --
--- Production-shaped on purpose: 2 workers (like nginx's worker_processes 2),
--- JSON access lines written to a file (so logging costs what it costs in
+-- Production-shaped on purpose: 2 workers pinned one per core (like
+-- nginx.conf.in's worker_processes 2 and worker_cpu_affinity auto), JSON
+-- access lines written to a file (so logging costs what it costs in
 -- production), and the stock policy (no `policy` key), which does its full
 -- work on every request: precedence rules, plan, usage accounting, log line.
 -- bench.py sets the environment: BENCH_LISTEN, BENCH_MOCK_PORT, BENCH_LOG,
@@ -17,6 +18,8 @@ local paced_spec = env("BENCH_PACED_SPEC", "pace_ms=20,events=64")
 return {
   listen = env("BENCH_LISTEN", "127.0.0.1:8080"),
   workers = tonumber(env("BENCH_WORKERS", "2")),
+  -- one worker per core, as nginx.conf.in pins its workers (worker_cpu_affinity auto)
+  worker_cpu_affinity = env("BENCH_AFFINITY", "auto"),
   log = env("BENCH_LOG", "stderr"),
 
   providers = {

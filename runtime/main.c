@@ -16,6 +16,8 @@
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +152,44 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
             else if (buf[i] == 'b') event_base_loopbreak(w->base);
         }
     }
+}
+
+static void *worker_main(void *arg);
+
+/* Starts the worker threads. worker_cpu_affinity = "auto" pins worker i to
+ * the i-th CPU (mod n) of the set the process may run on (taskset, cpuset):
+ * the kernel otherwise tends to wake both workers next to whatever woke them
+ * (the mock, in the bench), so two workers and the upstream shared one core
+ * while the other idled, and under per-session group scheduling the
+ * upstream's pacing timers ran late: 4,096 paced streams stalled 822-1,670
+ * events per run unpinned, none pinned (docs/internals.md section 7). Applied
+ * at start only, like workers and listen. */
+static void start_workers(void)
+{
+    cpu_set_t allowed;
+    int cpus[CPU_SETSIZE], n = 0;
+    if (G.st.cpu_affinity && sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &allowed)) cpus[n++] = c;
+    char pinned[256] = "";
+    size_t len = 0;
+    for (int i = 0; i < G.n_workers; i++) {
+        pthread_attr_t attr, *ap = NULL;
+        int have_attr = n > 0 && pthread_attr_init(&attr) == 0;
+        if (have_attr) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[i % n], &one);
+            if (pthread_attr_setaffinity_np(&attr, sizeof one, &one) == 0) {
+                ap = &attr;
+                if (len < sizeof pinned - 16)
+                    len += (size_t)snprintf(pinned + len, sizeof pinned - len, "%s%d", i ? "," : "", cpus[i % n]);
+            }
+        }
+        pthread_create(&G.workers[i].thread, ap, worker_main, &G.workers[i]);
+        if (have_attr) pthread_attr_destroy(&attr);
+    }
+    if (len) log_event(LOG_INFO, "workers pinned to CPUs %s (worker_cpu_affinity = \"auto\")", pinned);
 }
 
 static void *worker_main(void *arg)
@@ -373,8 +413,7 @@ int main(int argc, char **argv)
     struct event *watchdog = event_new(main_base, -1, EV_PERSIST, on_watchdog, NULL);
     struct timeval wd_every = { 0, 20000 };
     event_add(watchdog, &wd_every);
-    for (int i = 0; i < G.n_workers; i++)
-        pthread_create(&G.workers[i].thread, NULL, worker_main, &G.workers[i]);
+    start_workers();
     log_event(LOG_INFO, "moongate %s listening on %s with %d workers (config %s)",
               MOONGATE_VERSION, G.st.listen, G.n_workers, config);
     event_base_dispatch(main_base);

@@ -251,6 +251,9 @@ static void read_settings(lua_State *L, int t, settings_t *st)
     /* 64 idle connections per origin and worker cover the steady state of a
      * busy provider; bursts open more and close the extras when idle. */
     st->upstream_idle_max = (int)field_num(L, t, "upstream_idle_max", 64);
+    char aff[16];
+    field_str(L, t, "worker_cpu_affinity", aff, sizeof aff, "off");
+    st->cpu_affinity = strcmp(aff, "auto") == 0;   /* config.lua accepted only "auto" or "off" */
 }
 
 /* ---- the request core userdata ---- */

@@ -23,6 +23,7 @@ typedef struct settings {
     size_t sse_max_event;
     double upstream_idle_timeout;   /* seconds an idle upstream connection is kept */
     int    upstream_idle_max;       /* idle upstream connections kept per origin and worker */
+    int    cpu_affinity;            /* worker_cpu_affinity = "auto": worker i runs on allowed CPU i mod n */
 } settings_t;
 
 typedef struct policy_vm {

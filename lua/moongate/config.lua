@@ -259,6 +259,11 @@ function config.build(c, opts)
   cfg.listen = c.listen
   if c.log ~= nil and type(c.log) ~= "string" then fail("log", "must be a string (\"stderr\" or a file path)") end
   cfg.log = c.log
+  local aff = c.worker_cpu_affinity
+  if aff ~= nil and aff ~= "auto" and aff ~= "off" then
+    fail("worker_cpu_affinity", "must be \"auto\" (worker i on CPU i) or \"off\"")
+  end
+  cfg.worker_cpu_affinity = aff
   for _, k in ipairs(C_NUMBERS) do
     if c[k] ~= nil then cfg[k] = check_number(c[k], k, 0, k == "workers" or k:match("^max_") ~= nil) end
   end

@@ -156,7 +156,8 @@ function host.new(src, opts)
   end
   if hooks.init then call_policy(self, hooks.init, cfg) end
 
-  local settings = { listen = cfg.listen, workers = cfg.workers, log = cfg.log, has_on_done = hooks.on_done ~= nil }
+  local settings = { listen = cfg.listen, workers = cfg.workers, log = cfg.log,
+    worker_cpu_affinity = cfg.worker_cpu_affinity, has_on_done = hooks.on_done ~= nil }
   for _, k in ipairs(config.C_NUMBERS) do
     if cfg[k] ~= nil then settings[k] = cfg[k] end
   end

@@ -185,3 +185,49 @@ def test_sigterm_drain_timeout_cuts_long_streams_and_still_exits_0(gateway, mock
     assert line["abort"] == "shutdown", line
     # the upstream transfer was cancelled, not left running
     wait_for(lambda: mock.stats()["active"] == before["active"], 3, what="mock stream cancelled")
+
+
+def cpus_allowed(pid, tid):
+    with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def cpu_list(text):
+    out = set()
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def test_worker_cpu_affinity_auto_pins_each_worker_to_one_allowed_cpu(gateway, mock):
+    gw = gateway({"providers": {"mock": provider(mock.url(), models=["mock-small"])},
+                  "worker_cpu_affinity": "auto", "workers": 2})
+    assert gw.chat(chat_body("mock-small")).status == 200
+    allowed = cpu_list(cpus_allowed(gw.pid, gw.pid))       # the main thread keeps the process's set
+    tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % gw.pid))
+    workers = [cpu_list(cpus_allowed(gw.pid, t)) for t in tids if t != gw.pid]
+    assert len(workers) == 2, workers
+    assert all(len(w) == 1 and w <= allowed for w in workers), (allowed, workers)
+    if len(allowed) >= 2:
+        assert workers[0] != workers[1], workers             # one worker per CPU
+    assert "workers pinned to CPUs" in gw.stderr_text()
+
+
+def test_worker_cpu_affinity_defaults_to_off(gateway, mock):
+    gw = gateway({"providers": {"mock": provider(mock.url(), models=["mock-small"])}, "workers": 2})
+    allowed = cpus_allowed(gw.pid, gw.pid)
+    for t in os.listdir("/proc/%d/task" % gw.pid):
+        assert cpus_allowed(gw.pid, int(t)) == allowed
+
+
+def test_check_flag_rejects_a_bad_worker_cpu_affinity(tmp_path):
+    cfg = {"listen": "127.0.0.1:1", "worker_cpu_affinity": "yes", "providers": {
+        "mock": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "k", "models": ["m"]}}}
+    path = write(tmp_path, "aff.lua", "return " + to_lua(cfg) + "\n")
+    rc, out = run(["-t", "-c", path])
+    assert rc == 1, out
+    assert "worker_cpu_affinity" in out and "auto" in out, out
