@@ -121,6 +121,7 @@ static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
     if (w->active != 0 || w->counter != seen) { w->quiet_ticks = 0; return; }
     if (w->trimmed_at == w->counter || ++w->quiet_ticks < TRIM_QUIET_TICKS) return;
     w->trimmed_at = w->counter;
+    stream_pool_free(w);
     policy_vm_trim(w->vm);   /* garbage of the last burst, then its pages */
     malloc_trim(0);
 }
@@ -200,6 +201,7 @@ static void *worker_main(void *arg)
     event_base_dispatch(w->base);
     /* cleanup on the worker's own thread: nothing else touches these */
     stream_abort_all(w);              /* only after a drain timeout are any left */
+    stream_pool_free(w);
     http_server_free(w->http);
     uc_pool_free(w->ucp);
     pthread_mutex_lock(&w->mu);

@@ -53,18 +53,21 @@ void client_done(stream_t *s, int status)
     s->req = NULL;
 }
 
-/* A complete reply with Content-Length; ends the client side. */
+/* A complete reply with Content-Length; ends the client side. The headers
+ * are put together in s->out: a whole reply replaces anything a failed
+ * attempt left there. */
 void reply_full(stream_t *s, int status, const char *ctype, const char *extra,
                        const void *body, size_t len)
 {
     if (!s->req) return;
-    struct evbuffer *h = evbuffer_new();
+    struct evbuffer *h = s->out;
+    evbuffer_drain(h, evbuffer_get_length(h));
     reply_headers(s, h);
     if (extra) evbuffer_add(h, extra, strlen(extra));
     evbuffer_add(h, "", 1);
     if (s->t_first_out == 0) s->t_first_out = mono();
     http_reply(s->req, status, ctype, (const char *)evbuffer_pullup(h, -1), body, len);
-    evbuffer_free(h);
+    evbuffer_drain(h, evbuffer_get_length(h));
     client_done(s, status);
 }
 

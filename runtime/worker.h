@@ -23,6 +23,8 @@ typedef struct worker {
     int listen_fd;
     int active;                   /* streams alive on this worker */
     void *streams;                /* their list (stream.c owns the type) */
+    void *spare;                  /* finished streams kept for reuse (stream.c; freed by stream_pool_free) */
+    int n_spare;
     int draining;
     uint64_t counter;             /* request ids */
     uint32_t id_salt;
@@ -53,6 +55,8 @@ struct gateway {
 /* stream.c: the HTTP handler for every request of a worker */
 void stream_handle(http_req_t *req, void *worker);
 void stream_abort_all(worker_t *w);
+/* Frees the worker's spare streams (idle trim, worker exit). */
+void stream_pool_free(worker_t *w);
 /* main.c: called by a worker when its last stream ended while draining */
 void worker_maybe_exit(worker_t *w);
 double worker_rand(worker_t *w);
