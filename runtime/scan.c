@@ -1,5 +1,6 @@
 /* scan.c - see scan.h. */
 #include "scan.h"
+#include "fmt.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 static int64_t num_after(const char *p, size_t n, const char *key)
 {
     size_t klen = strlen(key);
-    const char *k = memmem(p, n, key, klen);
+    const char *k = fmt_find(p, n, key, klen);
     if (!k) return -1;
     const char *e = p + n;
     k += klen;
@@ -23,9 +24,9 @@ static int64_t num_after(const char *p, size_t n, const char *key)
 int scan_usage(const char *p, size_t n, int64_t *pt, int64_t *ct)
 {
     *pt = *ct = -1;
-    const char *u = memmem(p, n, "\"usage\"", 7);
+    const char *u = fmt_find(p, n, "\"usage\"", 7);
     int gemini = 0;
-    if (!u && (u = memmem(p, n, "\"usageMetadata\"", 15))) gemini = 1;
+    if (!u && (u = fmt_find(p, n, "\"usageMetadata\"", 15))) gemini = 1;
     if (!u) return 0;
     size_t rest = n - (size_t)(u - p);
     if (gemini) {
@@ -49,7 +50,7 @@ static const char *skip_ws(const char *p, const char *end)
 void scan_error_message(const char *b, size_t n, char *out, size_t cap)
 {
     out[0] = 0;
-    const char *k = n ? memmem(b, n, "\"message\"", 9) : NULL;
+    const char *k = n ? fmt_find(b, n, "\"message\"", 9) : NULL;
     if (!k) return;
     const char *end = b + n;
     const char *p = skip_ws(k + 9, end);

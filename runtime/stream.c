@@ -205,7 +205,7 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
     stream_t *s = arg;
     const char *d = ev->data;
     size_t n = ev->data_len;
-    if (n > 7 && memmem(d, n < 64 ? n : 64, "\"error\"", 7) && !memmem(d, n, "\"choices\"", 9)) {
+    if (n > 7 && fmt_find(d, n < 64 ? n : 64, "\"error\"", 7) && !fmt_find(d, n, "\"choices\"", 9)) {
         if (!s->committed && (s->held || evbuffer_get_length(s->out) == 0)) {
             /* nothing but a role chunk went by: this attempt failed, retry it */
             evbuffer_drain(s->out, evbuffer_get_length(s->out));
@@ -224,12 +224,12 @@ static int on_sse_event(const sse_event_t *ev, void *arg)
      * after it retryable; it carries no token, so time to first token is
      * unchanged. */
     int hold = !s->committed && (s->held || evbuffer_get_length(s->out) == 0) &&
-               memmem(d, n, "\"role\"", 6) && !memmem(d, n, "\"tool_calls\"", 12) &&
-               (memmem(d, n, "\"content\":\"\"", 12) || memmem(d, n, "\"content\":null", 14));
-    if ((memmem(d, n, "\"usage\"", 7) || (s->dialect == DIALECT_GEMINI && memmem(d, n, "\"usageMetadata\"", 15))) &&
+               fmt_find(d, n, "\"role\"", 6) && !fmt_find(d, n, "\"tool_calls\"", 12) &&
+               (fmt_find(d, n, "\"content\":\"\"", 12) || fmt_find(d, n, "\"content\":null", 14));
+    if ((fmt_find(d, n, "\"usage\"", 7) || (s->dialect == DIALECT_GEMINI && fmt_find(d, n, "\"usageMetadata\"", 15))) &&
         usage_scan(s, d, n) && s->hide_usage &&
-        (memmem(d, n, "\"choices\":[]", 12) || memmem(d, n, "\"choices\": []", 13) ||
-         memmem(d, n, "\"choices\":null", 14))) {   /* vLLM's usage chunk says null */
+        (fmt_find(d, n, "\"choices\":[]", 12) || fmt_find(d, n, "\"choices\": []", 13) ||
+         fmt_find(d, n, "\"choices\":null", 14))) {   /* vLLM's usage chunk says null */
         raw_take(s, 0);
         return 0;   /* the usage chunk the client did not ask for */
     }

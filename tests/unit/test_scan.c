@@ -1,6 +1,7 @@
 /* test_scan.c - usage and error messages read out of upstream JSON without a
  * decoder (runtime/scan.c). */
 #include "scan.h"
+#include "fmt.h"
 #include "t.h"
 
 #include <string.h>
@@ -52,8 +53,28 @@ static void test_message(void)
     msg("{\"message\":\"unterminated", 256, "unterminated");
 }
 
+/* fmt_find agrees with memmem: every needle of a few shapes at every offset
+ * and length of the haystack, found or not. */
+static void test_find(void)
+{
+    const char *hay = "{\"usage\":{\"a\":1},\"uu\":\"\"usage\"\"}x\"u";
+    const char *needles[] = { "", "{", "x", "\"", "\"usage\"", "usage", "\"u", "uu", "\"\"", "}x\"u", "nope", "\"usage\"\"}x\"u!" };
+    size_t hn = strlen(hay);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++) {
+        size_t k = strlen(needles[i]);
+        for (size_t off = 0; off <= hn; off++)
+            for (size_t n = 0; off + n <= hn; n++)
+                if (fmt_find(hay + off, n, needles[i], k) != (const char *)memmem(hay + off, n, needles[i], k)) bad++;
+    }
+    T_EQ_INT(bad, 0);
+    T_CHECK(fmt_find("ab", 2, "abc", 3) == NULL);
+    T_CHECK(fmt_find("xab", 3, "ab", 2) != NULL);
+}
+
 int main(void)
 {
+    test_find();
     test_usage();
     test_message();
     return T_SUMMARY();
