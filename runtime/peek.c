@@ -8,6 +8,9 @@
 #include "peek.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef struct jp {
     const char *p, *e;
@@ -48,13 +51,32 @@ static unsigned unhex4(const char *p)
 
 /* j->p at the opening quote; on success j->p is past the closing one and
  * s, n and esc describe the bytes between. */
+/* The first '"', '\\' or NUL at or after q (e when none): what a string's
+ * scan stops at. Prompts make most of a body's bytes string bytes, so this
+ * goes 16 at a time where SSE2 is there (x86-64 always). */
+static const char *string_stop(const char *q, const char *e)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
+    while (e - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmpeq_epi8(v, zero));
+        int m = _mm_movemask_epi8(hit);
+        if (m) return q + __builtin_ctz((unsigned)m);
+        q += 16;
+    }
+#endif
+    while (q < e && *q != '"' && *q != '\\' && *q != 0) q++;
+    return q;
+}
+
 static int string(jp_t *j, const char **s, size_t *n, int *esc)
 {
     const char *start = ++j->p;
     int e = 0;
     for (;;) {
-        const char *q = j->p;
-        while (q < j->e && *q != '"' && *q != '\\' && *q != 0) q++;
+        const char *q = string_stop(j->p, j->e);
         j->p = q;
         if (q >= j->e || *q == 0) return fail(j, "unterminated string");
         if (*q == '"') break;

@@ -143,8 +143,45 @@ static void versus_cjson(void)
     lua_close(L);
 }
 
+/* Strings are scanned 16 bytes at a time: a model of every length up to 40,
+ * with an escape, a closing quote or a NUL byte at every position, reads the
+ * same as byte by byte would. */
+static void long_strings(void)
+{
+    int bad = 0;
+    for (int len = 0; len <= 40; len++) {
+        char body[128], buf[64], want[64];
+        for (int i = 0; i < len; i++) want[i] = (char)('a' + i % 26);
+        want[len] = 0;
+        snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[1]}", want);
+        int rc;
+        peek_t p = pk(body, &rc);
+        const char *m = rc == 0 ? model_of(&p, buf) : NULL;
+        if (!m || strcmp(m, want) != 0 || p.model_escaped) bad++;
+        for (int at = 0; at < len; at++) {         /* "\n" at position at: escaped, one byte shorter once decoded */
+            char s[64];
+            memcpy(s, want, (size_t)at);
+            memcpy(s + at, "\\n", 2);
+            memcpy(s + at + 2, want + at, (size_t)(len - at));
+            s[len + 2] = 0;
+            snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[1]}", s);
+            p = pk(body, &rc);
+            m = rc == 0 ? model_of(&p, buf) : NULL;
+            if (!m || !p.model_escaped || strlen(m) != (size_t)len + 1 || m[at] != '\n') bad++;
+            size_t bl = strlen(body);                 /* a NUL byte inside the string: invalid */
+            char z[128];
+            memcpy(z, body, bl);
+            z[10 + at] = 0;
+            peek_t q;
+            if (peek_body(z, bl, &q) == 0) bad++;
+        }
+    }
+    T_EQ_INT(bad, 0);
+}
+
 int main(void)
 {
+    long_strings();
     fields();
     depth();
     versus_cjson();
