@@ -459,8 +459,8 @@ class Bench:
     def quiesce(self, timeout=5.0, window=0.2, max_share=0.05):
         """Wait until the mock and every target's process tree each use less than max_share of a
         core over a window: what the previous load left behind (nginx's old workers after the
-        reload lane, a backlog Portkey still works through) must not land on the next target's
-        figures. Lane 2 at c=1 showed it: whichever target came first after lane 5 read a p99 of
+        reload lane, a backlog Portkey still works through, 4,096 connections closing after a
+        lane-3 burst) must not land on the next target's figures. Lane 2 at c=1 showed it: whichever target came first after lane 5 read a p99 of
         ~1 ms, in every round. Gives up after timeout (noted in the results)."""
         pids = [t.pid for t in self.targets.values() if t.proc is not None and not t.skipped and t.pid]
         deadline = time.monotonic() + timeout
@@ -548,6 +548,7 @@ class Bench:
                     R["lane3"].setdefault(conc, {})[n] = "skipped"
                     continue
                 self.settle()
+                self.quiesce()   # the previous target's burst (4,096 connections closing) ends first
                 mem = None
                 c0 = cpu_ns(t.pid)
                 if conc == self.a.mem_conc and n != "direct":
