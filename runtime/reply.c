@@ -12,6 +12,25 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Appends "name: value\r\n" to b in one evbuffer_add when it fits a line
+ * buffer (one call instead of four: headers are most of a reply's adds). */
+void reply_header_line(struct evbuffer *b, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    char line[512];
+    if (nlen + vlen + 4 <= sizeof line) {
+        memcpy(line, name, nlen);
+        line[nlen] = ':'; line[nlen + 1] = ' ';
+        memcpy(line + nlen + 2, v, vlen);
+        line[nlen + 2 + vlen] = '\r'; line[nlen + 3 + vlen] = '\n';
+        evbuffer_add(b, line, nlen + vlen + 4);
+        return;
+    }
+    evbuffer_add(b, name, nlen);
+    evbuffer_add(b, ": ", 2);
+    evbuffer_add(b, v, vlen);
+    evbuffer_add(b, "\r\n", 2);
+}
+
 /* Appends "name: value\r\n" with the value made safe for a header: model
  * ids come from client bodies, where a JSON escape can carry CR, LF or other
  * control bytes; those become '?' so nothing can be injected. */
@@ -23,26 +42,19 @@ static void header_safe(struct evbuffer *h, const char *name, const char *v)
         unsigned char c = (unsigned char)*v;
         buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
-    evbuffer_add(h, name, strlen(name));
-    evbuffer_add(h, ": ", 2);
-    evbuffer_add(h, buf, n);
-    evbuffer_add(h, "\r\n", 2);
+    reply_header_line(h, name, strlen(name), buf, n);
 }
 
 /* The extra headers every reply of this stream carries. */
 void reply_headers(stream_t *s, struct evbuffer *h)
 {
-    evbuffer_add(h, "x-request-id: ", 14);
-    evbuffer_add(h, s->id, strlen(s->id));
-    evbuffer_add(h, "\r\n", 2);
+    reply_header_line(h, "x-request-id", 12, s->id, strlen(s->id));
     if (s->n_at > 0 && s->tries_total > 0) {
         const attempt_t *a = &s->at[s->cur < s->n_at ? s->cur : s->n_at - 1];
         header_safe(h, "x-moongate-provider", a->provider);
         header_safe(h, "x-moongate-model", a->model);
         char n[48], *e = fmt_udec(n, (unsigned)s->tries_total);
-        evbuffer_add(h, "x-moongate-attempts: ", 21);
-        evbuffer_add(h, n, (size_t)(e - n));
-        evbuffer_add(h, "\r\n", 2);
+        reply_header_line(h, "x-moongate-attempts", 19, n, (size_t)(e - n));
     }
 }
 

@@ -93,8 +93,19 @@ static inline double mono(void)
 
 enum { DIALECT_OPENAI, DIALECT_ANTHROPIC, DIALECT_GEMINI };
 
+/* relay.c: the upstream response of the current attempt (uclient callbacks,
+ * arg = the stream) */
+void   relay_on_status(void *arg, int status);
+void   relay_on_header(void *arg, const char *name, size_t nlen, const char *v, size_t vlen);
+void   relay_on_headers_end(void *arg);
+size_t relay_on_body(void *arg, const char *p, size_t len);   /* len, UC_PAUSE or 0 (abort) */
+int    relay_usage_scan(stream_t *s, const char *p, size_t n);  /* usage found in JSON text: 1 */
+/* stream.c: upstream bytes arrived (the idle deadline applies from now on) */
+void   stream_note_activity(stream_t *s);
+
 /* reply.c: everything the client receives */
 void reply_headers(stream_t *s, struct evbuffer *h);
+void reply_header_line(struct evbuffer *b, const char *name, size_t nlen, const char *v, size_t vlen);
 void reply_full(stream_t *s, int status, const char *ctype, const char *extra, const void *body, size_t len);
 void reply_error(stream_t *s, int status, const char *type, const char *code, const char *extra_headers,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
