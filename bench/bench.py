@@ -460,8 +460,9 @@ class Bench:
         """Wait until the mock and every target's process tree each use less than max_share of a
         core over a window: what the previous load left behind (nginx's old workers after the
         reload lane, a backlog Portkey still works through, 4,096 connections closing after a
-        lane-3 burst) must not land on the next target's figures. Lane 2 at c=1 showed it: whichever target came first after lane 5 read a p99 of
-        ~1 ms, in every round. Gives up after timeout (noted in the results)."""
+        lane-3 burst) must not land on the next target's figures. Lane 2 at c=1 showed it:
+        whichever target came first after lane 5 read a p99 of ~1 ms, in every round. Gives up
+        after timeout (noted in the results)."""
         pids = [t.pid for t in self.targets.values() if t.proc is not None and not t.skipped and t.pid]
         deadline = time.monotonic() + timeout
         while True:
